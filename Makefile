@@ -1,0 +1,49 @@
+# RGB-T tracking suite. `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export WANDB_MODE ?= offline
+export PYTHONUNBUFFERED := 1
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(BIN)/python
+
+install: $(BIN)/python ## create .venv and install the project with its test extras
+
+train: $(BIN)/python ## train the default variant (CMC*) on the embedded synthetic benchmark, CPU
+	$(BIN)/python -m src.train
+
+test: $(BIN)/python ## run the fast tests (< 10 min on 2 CPU cores)
+	$(BIN)/python -m pytest -q
+
+test-full: $(BIN)/python ## run every test, the slow ones too
+	$(BIN)/python -m pytest -q -m ''
+
+lint: $(BIN)/python ## ruff check
+	$(BIN)/ruff check src tests scripts
+
+ablate: $(BIN)/python ## the whole study on the embedded default: 7 variants, TSF on/off, baselines, comparison
+	$(BIN)/python scripts/ablate.py
+
+data: $(BIN)/python ## generate the embedded synthetic RGB-T benchmark under data/
+	$(BIN)/python -m src.data.synthetic
+
+bench: $(BIN)/python ## run the benchmark scripts (figures go in BENCHMARKS.md)
+	$(BIN)/python scripts/bench_model.py
+	$(BIN)/python scripts/bench_data.py
+	$(BIN)/python scripts/bench_tracker.py
+	$(BIN)/python scripts/bench_metrics.py
+
+clean: ## remove outputs (keeps .venv and data/)
+	rm -rf logs outputs multirun wandb .pytest_cache
+
+.PHONY: help install train test test-full lint ablate data bench clean

@@ -1,0 +1,64 @@
+"""Box formats: the one place that converts between them.
+
+Formats (all float, pixel units unless a function says otherwise):
+- ``ltwh``: left, top, width, height (what every benchmark stores; "x y w h").
+- ``xyxy``: left, top, right, bottom, with ``right = left + width`` (continuous convention).
+- ``cxcywh``: center x, center y, width, height, with ``cx = left + width / 2``.
+
+Benchmark-specific pixel conventions (OTB's ``+1`` widths, GTOT's corners) live in the
+metrics' protocol code, not here. Every function works on numpy arrays and torch tensors
+of shape ``[..., 4]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+Array = np.ndarray | torch.Tensor
+
+
+def _stack(parts: list, like: Array) -> Array:
+    if isinstance(like, torch.Tensor):
+        return torch.stack(parts, dim=-1)
+    return np.stack(parts, axis=-1)
+
+
+def ltwh_to_xyxy(box: Array) -> Array:
+    x, y, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    return _stack([x, y, x + w, y + h], box)
+
+
+def xyxy_to_ltwh(box: Array) -> Array:
+    x1, y1, x2, y2 = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    return _stack([x1, y1, x2 - x1, y2 - y1], box)
+
+
+def ltwh_to_cxcywh(box: Array) -> Array:
+    x, y, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    return _stack([x + w / 2, y + h / 2, w, h], box)
+
+
+def cxcywh_to_ltwh(box: Array) -> Array:
+    cx, cy, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    return _stack([cx - w / 2, cy - h / 2, w, h], box)
+
+
+def cxcywh_to_xyxy(box: Array) -> Array:
+    cx, cy, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    return _stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], box)
+
+
+def xyxy_to_cxcywh(box: Array) -> Array:
+    x1, y1, x2, y2 = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    return _stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], box)
+
+
+def clip_ltwh(box: np.ndarray, width: int, height: int, min_size: float = 10.0) -> np.ndarray:
+    """Clip an ``ltwh`` box to a ``width x height`` image, keeping at least ``min_size`` per side."""
+    x1, y1, x2, y2 = ltwh_to_xyxy(np.asarray(box, dtype=np.float64))
+    x1 = min(max(0.0, x1), width - min_size)
+    y1 = min(max(0.0, y1), height - min_size)
+    x2 = min(max(x1 + min_size, x2), width)
+    y2 = min(max(y1 + min_size, y2), height)
+    return np.array([x1, y1, x2 - x1, y2 - y1])
