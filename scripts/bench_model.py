@@ -1,0 +1,127 @@
+"""Network benchmark: parameters, GFLOPs per frame and model-only FPS for every variant.
+
+    python scripts/bench_model.py                       # both sizes, all variants, CE on and off
+    python scripts/bench_model.py --sizes cpu --iters 20 --variants cmc single
+    python scripts/bench_model.py --out docs/bench/model_table.md
+
+One "frame" is one forward pass at batch 1: the template and search crops of every modality
+the variant reads (dual-modal variants run both modalities through the backbone). FLOPs
+come from ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2 FLOPs),
+counted with the math attention kernel because the counter does not see the fused CPU
+kernels. FPS times ``net(...)`` under ``torch.inference_mode`` with the real kernels: the
+median of ``--iters`` timed calls after ``--warmup`` calls. "CE off" runs with keep ratio 1.
+Networks are built from the composed Hydra config (``model=<size> +variant=<name>``), random
+weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+import src  # noqa: E402,F401 -- registers the config resolvers
+from src.models import build_network  # noqa: E402
+
+VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]
+SIZES = {"cpu": "cpu", "vitb_256": "vitb_256"}  # name -> conf/model/<name>.yaml
+
+
+def compose_net(size: str, variant: str) -> dict:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf_dir = str(Path(src.__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        cfg = compose("train.yaml", overrides=[f"model={SIZES[size]}", f"+variant={variant}"])
+    return OmegaConf.to_container(cfg.model.net, resolve=True)
+
+
+def frame_inputs(cfg: dict) -> dict:
+    z, x = cfg["template_size"], cfg["search_size"]
+    return {"template_visible": torch.randn(1, 3, z, z), "search_visible": torch.randn(1, 3, x, x),
+            "template_infrared": torch.randn(1, 3, z, z), "search_infrared": torch.randn(1, 3, x, x)}
+
+
+def count_flops(net, inputs: dict, keep_ratio: float | None) -> int:
+    # grad enabled and the math SDPA kernel: the fused inference kernels are invisible to the counter
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        net(**inputs, keep_ratio=keep_ratio)
+    return counter.get_total_flops()
+
+
+def time_fps(net, inputs: dict, keep_ratio: float | None, warmup: int, iters: int) -> float:
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + iters):
+            t0 = time.perf_counter()
+            net(**inputs, keep_ratio=keep_ratio)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    return 1.0 / statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    parser.add_argument("--iters", type=int, default=30, help="timed forward passes per row (median taken)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--vitb-iters", type=int, default=None,
+                        help="timed passes at vitb_256 (default: --iters)")
+    parser.add_argument("--no-fps", action="store_true", help="parameters and FLOPs only")
+    parser.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
+    args = parser.parse_args(argv)
+
+    from rich.console import Console
+    from rich.progress import track
+    from rich.table import Table
+
+    torch.manual_seed(0)
+    jobs = [(s, v) for s in args.sizes for v in args.variants]
+    rows = []
+    for size, variant in track(jobs, description="benchmarking", transient=True):
+        cfg = compose_net(size, variant)
+        net = build_network(cfg).eval()
+        inputs = frame_inputs(cfg)
+        params = sum(p.numel() for p in net.parameters())
+        iters = args.vitb_iters if (size == "vitb_256" and args.vitb_iters) else args.iters
+        row = {"size": size, "variant": variant, "params_M": params / 1e6}
+        for tag, ratio in (("on", None), ("off", 1.0)):
+            row[f"gflops_{tag}"] = count_flops(net, inputs, ratio) / 1e9
+            fps = float("nan") if args.no_fps else time_fps(net, inputs, ratio, args.warmup, iters)
+            row[f"fps_{tag}"] = fps
+        row["flop_cut"] = row["gflops_off"] / row["gflops_on"]
+        row["speedup"] = row["fps_on"] / row["fps_off"]
+        rows.append(row)
+
+    header = ["size", "variant", "params (M)", "GFLOPs CE on", "GFLOPs CE off", "FLOP ratio off/on",
+              "FPS CE on", "FPS CE off", "speedup on/off"]
+    table = Table(title=f"bench_model: batch 1, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    for h in header:
+        table.add_column(h, justify="right")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r["size"], r["variant"], f"{r['params_M']:.2f}", f"{r['gflops_on']:.2f}",
+                 f"{r['gflops_off']:.2f}", f"{r['flop_cut']:.2f}x",
+                 f"{r['fps_on']:.1f}", f"{r['fps_off']:.1f}", f"{r['speedup']:.2f}x"]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    Console(width=200).print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

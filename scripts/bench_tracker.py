@@ -1,0 +1,168 @@
+"""Tracker speed: model-only vs end-to-end FPS, and frame-decoding time.
+
+    .venv/bin/python scripts/bench_tracker.py [--variants cmc single] [--frames 200] [--out FILE.md]
+
+For each variant at the CPU default size (conf/model/net/cpu.yaml, random weights: speed does not
+depend on them), on one search-region-sized target in a synthetic-benchmark-sized frame:
+
+- model: the network forward alone, on the tracker's own preallocated inputs (what
+  ``OSTrackTracker.last_model_time`` measures);
+- e2e: ``OSTrackTracker.track`` on frames already in memory (crop + normalisation + forward +
+  Hanning window + box decoding and mapping), i.e. what the tracker costs without disk I/O;
+- e2e / model: the fraction of the tracker's time spent in the network (goal >= 0.9);
+- decode: ``read_image`` of one JPEG frame per modality, the I/O the runner times separately.
+
+Medians over ``--frames`` frames after ``--warmup`` frames. The machine's load shows up directly in
+these numbers: run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from src.data.processing import read_image  # noqa: E402
+from src.models import build_network  # noqa: E402
+from src.tracking.tracker import OSTrackTracker  # noqa: E402
+
+VARIANTS = ("single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc")
+
+
+def net_config(variant: str, size: str) -> dict:
+    cfg = yaml.safe_load((ROOT / "conf/model/net" / f"{size}.yaml").read_text())
+    variant_file = ROOT / "conf/variant" / f"{variant}.yaml"
+    if variant_file.is_file():  # the variant's recipe (modalities, fusion stages), as +variant= sets it
+        override = yaml.safe_load(variant_file.read_text()) or {}
+        override = override.get("model", {}).get("net", override)
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key] = {**cfg[key], **value}
+            elif key != "defaults":
+                cfg[key] = value
+    cfg["variant"] = variant
+    return cfg
+
+
+def moving_frames(modalities, count: int, width: int, height: int, seed: int = 0):
+    """A textured target drifting over noise: the tracker follows something, as on real data."""
+    rng = np.random.default_rng(seed)
+    background = {m: rng.integers(0, 80, (height, width, 3), dtype=np.uint8) for m in modalities}
+    patch = rng.integers(120, 255, (32, 32, 3), dtype=np.uint8)
+    frames, boxes = [], []
+    for t in range(count):
+        x = int(width / 3 + 20 * np.sin(t / 15))
+        y = int(height / 3 + 15 * np.cos(t / 20))
+        frame = {}
+        for m in modalities:
+            image = background[m].copy()
+            image[y:y + 32, x:x + 32] = patch
+            frame[m] = image
+        frames.append(frame)
+        boxes.append(np.array([x, y, 32.0, 32.0]))
+    return frames, boxes
+
+
+def bench_variant(variant: str, size: str, num_frames: int, warmup: int, width: int, height: int) -> dict:
+    torch.manual_seed(0)
+    net = build_network(net_config(variant, size)).eval()
+    tracker = OSTrackTracker(net, device="cpu")
+    frames, boxes = moving_frames(tracker.modalities, num_frames + warmup + 1, width, height)
+    tracker.initialize(frames[0], boxes[0])
+    e2e, model = [], []
+    for t in range(1, len(frames)):
+        start = time.perf_counter()
+        tracker.track(frames[t])
+        elapsed = time.perf_counter() - start
+        if t > warmup:
+            e2e.append(elapsed)
+            model.append(tracker.last_model_time)
+    # the forward alone, called directly on the tracker's inputs (no crop, no box decoding)
+    forward = []
+    with torch.inference_mode():
+        for t in range(num_frames + warmup):
+            start = time.perf_counter()
+            net(**tracker._net_inputs)
+            if t >= warmup:
+                forward.append(time.perf_counter() - start)
+    med = statistics.median
+    return {"variant": variant, "modalities": len(tracker.modalities), "model_ms": 1e3 * med(model),
+            "forward_ms": 1e3 * med(forward), "e2e_ms": 1e3 * med(e2e),
+            "model_fps": 1 / med(model), "e2e_fps": 1 / med(e2e), "ratio": med(model) / med(e2e),
+            "ratio_mean": sum(model) / sum(e2e)}
+
+
+def bench_decode(width: int, height: int, count: int = 50, quality: int = 92) -> float:
+    """Median milliseconds to read one JPEG frame (``read_image``), of the benchmark's frame size."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i in range(count):
+            # smooth content compresses like camera frames (pure noise would be far larger)
+            small = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+            image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+            path = Path(tmp) / f"{i:05d}.jpg"
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            paths.append(path)
+        times = []
+        for path in paths:
+            start = time.perf_counter()
+            read_image(path)
+            times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=["single", "cmc"], choices=VARIANTS)
+    parser.add_argument("--size", default="cpu", help="conf/model/net/<size>.yaml (default: cpu)")
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--image", default="256x192", help="frame size WxH (synthetic benchmark: 256x192)")
+    parser.add_argument("--decode-image", nargs="+", default=["256x192", "640x480"],
+                        help="frame sizes for the decode timing (RGBT234 frames are 630x460 to 640x480)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice). On a loaded shared machine "
+                             "use 1: spinning OpenMP threads that wait for a busy core inflate every figure")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    width, height = (int(v) for v in args.image.split("x"))
+
+    rows = [bench_variant(v, args.size, args.frames, args.warmup, width, height) for v in args.variants]
+    decode = {s: bench_decode(*(int(v) for v in s.split("x"))) for s in args.decode_image}
+
+    lines = [f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} torch threads; model `{args.size}`; frames {args.image}; "
+             f"median of {args.frames} frames after {args.warmup} warm-up frames.", "",
+             "| variant | modalities | model ms | e2e ms | model FPS | e2e FPS | e2e/model FPS ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['modalities']} | {r['model_ms']:.2f} | {r['e2e_ms']:.2f} | "
+                     f"{r['model_fps']:.1f} | {r['e2e_fps']:.1f} | {r['ratio']:.3f} |")
+    lines += ["", "Forward called directly (no tracker around it), median ms: "
+              + ", ".join(f"{r['variant']} {r['forward_ms']:.2f}" for r in rows), "",
+              "| frame size | decode ms per frame and modality (read_image, JPEG) |", "|---|---|"]
+    lines += [f"| {s} | {ms:.2f} |" for s, ms in decode.items()]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""``python -m src.evaluate``: track a benchmark split and score it, or score existing result files.
+
+    python -m src.evaluate ckpt_path=CKPT data=rgbt234 data.root=DIR   # our tracker: track, then score
+    python -m src.evaluate tracker=csrt                                  # a classical baseline
+    python -m src.evaluate results_dir=DIR data=rgbt234 data.root=DIR    # score raw files, frames absent
+
+Everything lands in the Hydra run directory: ``results/`` (raw results in the benchmark's own
+layout), ``timing/`` (per-frame seconds), ``metrics.json``, ``sequences.csv`` and plots. Rerunning
+with ``hydra.run.dir=<that directory>`` resumes: finished sequences are not tracked again.
+
+:func:`evaluate_tracker` and :func:`write_report` are the one code path that writes
+``metrics.json``; training's end-of-run test calls them too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.data.sequence import Sequence
+from src.tracking.runner import (
+    TIMING_DIR,
+    SequenceRun,
+    layout_for,
+    load_results,
+    run_sequences,
+    summarize_fps,
+)
+
+log = logging.getLogger(__name__)
+
+RESULTS_DIR = "results"
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars/arrays and NaN -> plain JSON (NaN becomes null, which JSON can hold)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _find_key(tree: Any, key: str) -> Any:
+    """First value of ``key`` anywhere in a nested mapping (None when absent)."""
+    if isinstance(tree, Mapping):
+        if key in tree:
+            return tree[key]
+        for value in tree.values():
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
+    """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, seed, ckpt_path."""
+    import torch
+
+    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True, mmap=True)
+    hparams = ckpt.get("hyper_parameters") or {}
+    net = hparams.get("net") or {}
+    tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
+    seed = hparams.get("seed")
+    if seed is None:
+        # A training run keeps its checkpoints in <run>/checkpoints/ beside <run>/.hydra/config.yaml.
+        for folder in Path(ckpt_path).resolve().parents[:2]:
+            run_cfg = folder / ".hydra" / "config.yaml"
+            if run_cfg.is_file():
+                seed = OmegaConf.load(run_cfg).get("seed")
+                break
+    return {"variant": hparams.get("variant", net.get("variant")),
+            "tsf": None if tsf is None else bool(tsf),
+            "seed": seed,
+            "ckpt_path": str(ckpt_path)}
+
+
+def _write_csv(path: Path, rows: list[Mapping[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns and not isinstance(row[k], (list, dict))]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _jsonable(row.get(k)) for k in columns})
+
+
+def _plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """Precision/success plots (and the attribute radar) of this run; [] when unavailable."""
+    try:
+        from src.metrics import plots
+    except ImportError:
+        log.warning("src.metrics.plots not available: no plots written")
+        return []
+    try:
+        return list(plots.plot_report(report, out_dir) or [])
+    except Exception as error:  # noqa: BLE001  (a failing figure must not lose the scores)
+        log.warning("plotting failed: %s", error)
+        return []
+
+
+def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], protocol: str,
+                 out_dir: str | Path, *, subsets: Mapping[str, list[str]] | None = None,
+                 tracker_name: str = "ours", dataset: str = "",
+                 fps: Mapping[str, float | None] | None = None, tau: float = 0.03,
+                 extra: Mapping[str, Any] | None = None, plots: bool = True) -> dict[str, Any]:
+    """Score ``results`` ({name: [T, 4] ltwh}) and write ``metrics.json``, ``sequences.csv`` and plots.
+
+    Sequences without results (skipped as bad) are left out of the scores and listed under
+    ``skipped``. Returns the metrics.json content.
+    """
+    from src.metrics import evaluate_results
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scored = [s for s in sequences if s.name in results]
+    skipped = [s.name for s in sequences if s.name not in results]
+    names = {s.name for s in scored}
+    subsets = {k: [n for n in v if n in names] for k, v in (subsets or {}).items()}
+    scores = evaluate_results({n: np.asarray(results[n], dtype=np.float64) for n in names}, scored,
+                              protocol=protocol, subsets=subsets or None, tau=tau)
+    fps = dict(fps or {})
+    report: dict[str, Any] = {"tracker": tracker_name, "dataset": dataset, "protocol": protocol}
+    report.update(scores)
+    report["fps"] = {k: fps.get(k) for k in ("model", "e2e", "decode")}
+    report.setdefault("subsets", {})
+    for key in ("variant", "tsf", "seed", "ckpt_path"):
+        report[key] = None
+    report.update(dict(extra or {}))
+    report["num_sequences"] = len(scored)
+    if skipped:
+        report["skipped"] = skipped
+    report = _jsonable(report)
+    tmp = out_dir / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(out_dir / "metrics.json")
+    _write_csv(out_dir / "sequences.csv", report.get("sequences", []))
+    if plots:
+        _plots(report, out_dir)
+    log.info("%s on %s (%s): %s", tracker_name, dataset, protocol,
+             ", ".join(f"{k}={v:.4g}" for k, v in report["metrics"].items() if isinstance(v, (int, float))))
+    return report
+
+
+def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out_dir: str | Path, *,
+                     subsets: Mapping[str, list[str]] | None = None, tracker_name: str = "ours",
+                     dataset: str = "", num_workers: int = 1, tau: float = 0.03, skip_bad: bool = False,
+                     extra: Mapping[str, Any] | None = None, plots: bool = True,
+                     progress: bool = True) -> dict[str, Any]:
+    """Track ``sequences`` with ``tracker`` and write the full evaluation into ``out_dir``.
+
+    Args:
+        tracker: a tracker instance (one worker), or a factory for one: a picklable callable or a
+            ``_target_`` config (each worker process builds its own; needed for ``num_workers > 1``).
+        protocol: scoring protocol (``rgbt234``, ``gtot``, ``lasher``, ``rgbt210``, ``got10k``,
+            ``otb``); it also picks the raw-result layout.
+        extra: keys added to metrics.json (``variant``, ``tsf``, ``seed``, ``ckpt_path``, ...).
+
+    Returns the metrics.json content (``metrics``, ``fps``, ``subsets``, ``sequences``, ...).
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    # A factory: a config, a class, or a callable that is not itself a tracker (e.g. functools.partial).
+    is_factory = isinstance(tracker, (Mapping, DictConfig, type)) or (
+        callable(tracker) and not hasattr(tracker, "track"))
+    runs, _failed = run_sequences(
+        sequences, out_dir / RESULTS_DIR, layout_for(protocol),
+        tracker=None if is_factory else tracker, factory=tracker if is_factory else None,
+        num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress)
+    fps = summarize_fps(runs.values())
+    extra = {**dict(extra or {}), "wall_time_s": time.perf_counter() - start}
+    results = {n: r.boxes for n, r in runs.items()}
+    return write_report(results, sequences, protocol, out_dir, subsets=subsets, tracker_name=tracker_name,
+                        dataset=dataset, fps=fps, tau=tau, extra=extra, plots=plots)
+
+
+def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> None:
+    import wandb
+
+    run = wandb.init(project=cfg.get("wandb_project", "rgbt-cmc"), job_type="evaluate", dir=str(out_dir),
+                     name=f"eval-{report['tracker']}-{report['dataset']}",
+                     config=OmegaConf.to_container(cfg, resolve=True))
+    try:
+        run.summary.update({f"test/{k}": v for k, v in report["metrics"].items()})
+        run.summary.update({f"fps/{k}": v for k, v in report["fps"].items() if v is not None})
+        images = {p.stem: wandb.Image(str(p)) for p in sorted(out_dir.glob("*.png"))}
+        if images:
+            run.log(images)
+    finally:
+        wandb.finish()
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Everything ``python -m src.evaluate`` does, given its composed config."""
+    from src.data import open_benchmark
+
+    start = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    reader = open_benchmark(cfg.data, cfg.split)
+    sequences = list(reader.sequences())
+    if cfg.get("limit_sequences"):
+        sequences = sequences[: int(cfg.limit_sequences)]
+    subsets = reader.subsets()
+    protocol = cfg.data.protocol
+    dataset = cfg.data.get("dataset") or cfg.data.name
+
+    if cfg.get("results_dir"):  # score-only mode
+        results_dir = Path(cfg.results_dir)
+        results = load_results(results_dir, sequences, cfg.results.format, cfg.results.get("prefix") or "")
+        name = cfg.get("tracker_name") or results_dir.name
+        runs = [SequenceRun(n, b) for n, b in results.items()]
+        extra = {"results_dir": str(results_dir), "wall_time_s": time.perf_counter() - start}
+        report = write_report(results, sequences, protocol, out_dir, subsets=subsets, tracker_name=name,
+                              dataset=dataset, fps=summarize_fps(runs), tau=cfg.tau, extra=extra)
+    else:
+        tracker_cfg = cfg.tracker
+        factory = tracker_cfg.factory
+        extra: dict[str, Any] = {}
+        if "ckpt_path" in factory:
+            if not factory.ckpt_path:
+                raise ValueError(f"tracker={tracker_cfg.name} needs a checkpoint: pass ckpt_path=CKPT "
+                                 "(or results_dir=DIR to score existing result files)")
+            extra = checkpoint_info(factory.ckpt_path)
+        name = cfg.get("tracker_name") or (extra.get("variant") if tracker_cfg.name == "ours" else None) \
+            or tracker_cfg.name
+        factory = OmegaConf.to_container(factory, resolve=True)
+        report = evaluate_tracker(factory, sequences, protocol, out_dir, subsets=subsets, tracker_name=name,
+                                  dataset=dataset, num_workers=int(cfg.num_workers), tau=cfg.tau,
+                                  skip_bad=bool(cfg.skip_bad_sequences), extra=extra)
+    print(json.dumps({k: report[k] for k in ("tracker", "dataset", "protocol", "metrics", "fps")}, indent=2))
+    print(f"written to {out_dir}")
+    if cfg.get("log_wandb"):
+        _log_wandb(cfg, report, out_dir)
+    return report
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    report = run(cfg)
+    return report["metrics"].get("MSR", report["metrics"].get("AO"))
+
+
+if __name__ == "__main__":
+    main()

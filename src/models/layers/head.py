@@ -1,0 +1,74 @@
+"""OSTrack's center head (``CenterPredictor``, ``lib/models/layers/head.py`` in botaoye/OSTrack).
+
+Three small conv towers read the search-token feature map ``[B, C, H_f, W_f]`` (stride 16):
+a target-centre score map (sigmoid), a normalised box-size map (sigmoid) and a sub-cell
+offset map. The box is decoded at the score peak.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn_relu(in_planes: int, out_planes: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_planes, out_planes, kernel_size=3, padding=1),
+                         nn.BatchNorm2d(out_planes), nn.ReLU(inplace=True))
+
+
+def _tower(in_planes: int, channels: int, out_planes: int) -> nn.Sequential:
+    # OSTrack halves the width three times: C -> ch -> ch/2 -> ch/4 -> ch/8 -> out
+    widths = [in_planes, channels, channels // 2, channels // 4, channels // 8]
+    layers = [conv_bn_relu(a, b) for a, b in zip(widths[:-1], widths[1:])]
+    layers.append(nn.Conv2d(widths[-1], out_planes, kernel_size=1))
+    return nn.Sequential(*layers)
+
+
+class CenterPredictor(nn.Module):
+    """Center head.
+
+    Args:
+        in_planes: token width ``C``.
+        channels: width of the first conv of each tower (OSTrack ViT-B: 256); divisible by 8.
+        feat_size: side of the search feature grid ``H_f = W_f = search_size / stride``.
+        stride: backbone stride (16).
+    """
+
+    def __init__(self, in_planes: int, channels: int = 256, feat_size: int = 16, stride: int = 16) -> None:
+        super().__init__()
+        if channels % 8:
+            raise ValueError(f"CenterPredictor: channels must be divisible by 8, got {channels}")
+        self.feat_size = feat_size
+        self.stride = stride
+        self.score_tower = _tower(in_planes, channels, 1)
+        self.offset_tower = _tower(in_planes, channels, 2)
+        self.size_tower = _tower(in_planes, channels, 2)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x`` ``[B, C, H_f, W_f]`` -> ``score_map [B,1,H_f,W_f]``, ``size_map [B,2,H_f,W_f]``,
+        ``offset_map [B,2,H_f,W_f]`` and ``boxes [B, 4]`` (cxcywh normalised to the search crop)."""
+        # clamped like OSTrack's _sigmoid so the focal loss never takes log(0)
+        score_map = torch.sigmoid(self.score_tower(x)).clamp(1e-4, 1 - 1e-4)
+        size_map = torch.sigmoid(self.size_tower(x))
+        offset_map = self.offset_tower(x)
+        return score_map, size_map, offset_map, self.decode(score_map, size_map, offset_map)
+
+    @staticmethod
+    def decode(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
+        """Box at the score peak: ``[B, 4]`` cxcywh normalised to the search crop.
+
+        ``cx = (col + offset_x) / W_f``, ``cy = (row + offset_y) / H_f``, ``w, h = size_map`` there.
+        """
+        B, _, H, W = score_map.shape
+        idx = score_map.flatten(1).argmax(dim=1)  # [B]
+        row = torch.div(idx, W, rounding_mode="floor")
+        col = idx % W
+        gather = idx.view(B, 1, 1).expand(-1, 2, 1)
+        size = size_map.flatten(2).gather(2, gather).squeeze(-1)  # [B, 2]
+        offset = offset_map.flatten(2).gather(2, gather).squeeze(-1)  # [B, 2]
+        cx = (col.to(offset.dtype) + offset[:, 0]) / W
+        cy = (row.to(offset.dtype) + offset[:, 1]) / H
+        return torch.stack([cx, cy, size[:, 0], size[:, 1]], dim=1)

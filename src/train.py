@@ -1,0 +1,147 @@
+"""Train a tracker variant, then track the test split with the best checkpoint.
+
+    python -m src.train                                  # CMC* on the synthetic benchmark, CPU
+    python -m src.train +variant=cmc_cmc                 # another fusion recipe
+    python -m src.train -m +variant=cmc,cmc_cmc,cmc1     # an ablation: one run (and W&B run) each
+    python -m src.train experiment=ablation_dual         # a preset (conf/experiment/)
+    python -m src.train ckpt_path=last                   # resume the newest last.ckpt
+
+Writes, in its run directory: checkpoints/ (best on val/MSR, last), csv/ and wandb/ logs,
+samples/ (template | search | score map images), test/ (raw tracking results) and metrics.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.training.utils import (
+    instantiate_group,
+    print_results_table,
+    resolve_ckpt_path,
+    task_wrapper,
+    to_float,
+    write_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    """The datamodule for ``cfg.data`` at the network's crop sizes and modalities."""
+    net = cfg.model.net
+    return hydra.utils.instantiate(cfg.data, template_size=net.template_size, search_size=net.search_size,
+                                   modalities=list(net.modalities), seed=cfg.seed, _convert_="all")
+
+
+def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[str, Any]:
+    """Track ``cfg.data``'s test split with ``ckpt_path`` and score it through src/evaluate.py (the
+    one code path that writes evaluation reports); raw results, plots and a report land in
+    ``output_dir/test``. Returns the report (metrics.json content)."""
+    from src.data import open_benchmark
+    from src.evaluate import checkpoint_info, evaluate_tracker
+
+    reader = open_benchmark(cfg.data, cfg.get("test_split", "test"))
+    sequences = list(reader.sequences())
+    if cfg.get("test_limit_sequences"):
+        sequences = sequences[: int(cfg.test_limit_sequences)]
+    factory = {"_target_": "src.tracking.tracker.OSTrackTracker.from_checkpoint", "ckpt_path": str(ckpt_path),
+               "device": cfg.get("test_device", "cpu")}
+    info = checkpoint_info(ckpt_path)
+    return evaluate_tracker(factory, sequences, cfg.data.protocol, output_dir / "test",
+                            subsets=reader.subsets(), tracker_name=info.get("variant") or "ours",
+                            dataset=cfg.data.get("dataset") or cfg.data.name,
+                            num_workers=int(cfg.get("test_workers", 1)), extra=info)
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit, then test. Returns ``(metrics, objects)``: the metrics a sweeper reads and what was built."""
+    start = time.perf_counter()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule = build_datamodule(cfg)
+    log.info("instantiating model <%s> (variant %s)", cfg.model._target_, cfg.model.net.variant)
+    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name)
+    if cfg.get("train", True):
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
+
+    # the best checkpoint on the monitored metric; the last one when validation never ran
+    best = ""
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None:
+        best = checkpoint.best_model_path
+        if checkpoint.best_model_score is not None and checkpoint.monitor:
+            metrics[checkpoint.monitor] = to_float(checkpoint.best_model_score)
+    if not best:
+        best = next((c.last_model_path for c in trainer.checkpoint_callbacks if c.last_model_path), "")
+
+    if trainer.is_global_zero:  # under `strategy=ddp` every rank runs this function
+        payload: dict[str, Any] = {}
+        if cfg.get("test") and best:
+            payload = test_checkpoint(cfg, best, output_dir)
+            metrics.update({f"test/{k}": to_float(v) for k, v in (payload.get("metrics") or {}).items()})
+        elif cfg.get("test"):
+            log.warning("no checkpoint was saved (is callbacks.model_checkpoint disabled?): test skipped")
+        payload.update({
+            "tracker": payload.get("tracker", "ours"),
+            "dataset": cfg.data.get("dataset", cfg.data.get("name")),
+            "protocol": cfg.data.get("protocol"),
+            "variant": cfg.model.net.get("variant"),
+            "tsf": _tsf(cfg.model.net),
+            "seed": cfg.get("seed"),
+            "ckpt_path": best or None,
+            "wall_time_s": round(time.perf_counter() - start, 2),
+            "train": {k: v for k, v in metrics.items() if not k.startswith("test/")},
+            "global_step": trainer.global_step,
+            "epochs": trainer.current_epoch,
+        })
+        write_json(output_dir / "metrics.json", payload)
+        if payload.get("metrics"):
+            print_results_table(payload, title=f"{payload['variant']} on {payload['dataset']} (test)")
+        log.info("metrics.json: %s", output_dir / "metrics.json")
+    return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def _tsf(net_cfg: DictConfig) -> bool | None:
+    """Whether the token spatial filter is on (the backbone's ``sort_kept`` flag), if the config says."""
+    backbone = net_cfg.get("backbone") or {}
+    value = backbone.get("sort_kept", None)
+    return None if value is None else bool(value)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    # the trainers' Tensor Core warning is noise on CPU; on GPU, medium precision is the sane default
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("medium")
+    metrics, _ = train(cfg)
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        log.warning("optimized_metric %s was not logged (known: %s)", name, ", ".join(sorted(metrics)))
+        return None
+    return metrics[name]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Training callbacks: per-epoch reseeding (exact resume) and sample images for W&B."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch.loggers import WandbLogger
+
+from src.data.processing import MEAN, STD
+
+log = logging.getLogger(__name__)
+
+
+class EpochReseed(Callback):
+    """Reseeds every RNG from ``(seed, epoch)`` at the start of each training epoch.
+
+    Lightning does not save RNG states in checkpoints, so without this a run resumed from
+    ``last.ckpt`` would draw different training pairs and drop-path masks than the uninterrupted
+    run. With it, epoch ``k`` sees the same randomness however it was reached. The hook runs before
+    the epoch's dataloader iterator (and its workers) is created.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # distinct per rank, as seed_everything(workers=True) does for workers
+        seed_everything(self.seed + 1000 * trainer.current_epoch + trainer.global_rank, workers=True,
+                        verbose=False)
+
+
+def _denormalize(image: torch.Tensor) -> np.ndarray:
+    """``[3, H, W]`` ImageNet-normalised tensor -> ``[H, W, 3]`` uint8 RGB."""
+    array = image.detach().float().cpu().numpy().transpose(1, 2, 0)
+    return np.clip((array * STD + MEAN) * 255.0, 0, 255).astype(np.uint8)
+
+
+def _score_image(score: torch.Tensor, size: int) -> np.ndarray:
+    """``[Hf, Wf]`` score map in [0, 1] -> ``[size, size, 3]`` uint8 RGB heat image."""
+    array = (score.detach().float().cpu().numpy().clip(0, 1) * 255).astype(np.uint8)
+    array = cv2.resize(array, (size, size), interpolation=cv2.INTER_NEAREST)
+    return cv2.cvtColor(cv2.applyColorMap(array, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def _draw_box(image: np.ndarray, box_cxcywh: torch.Tensor, color: tuple[int, int, int]) -> np.ndarray:
+    size = image.shape[0]
+    cx, cy, w, h = (float(v) * size for v in box_cxcywh)
+    image = np.ascontiguousarray(image)
+    cv2.rectangle(image, (round(cx - w / 2), round(cy - h / 2)), (round(cx + w / 2), round(cy + h / 2)),
+                  color, 1)
+    return image
+
+
+def render_samples(batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor], count: int) -> np.ndarray:
+    """One row per sample: template | search (ground truth green, prediction red) | score map,
+    visible then infrared. Returns ``[rows * Hx, cols, 3]`` uint8 RGB."""
+    search_size = batch["search_visible"].shape[-1]
+    rows = []
+    for i in range(min(count, batch["search_visible"].shape[0])):
+        tiles = []
+        for modality in ("visible", "infrared"):
+            template = _denormalize(batch[f"template_{modality}"][i])
+            pad = np.zeros((search_size, template.shape[1], 3), np.uint8)
+            pad[: template.shape[0]] = template
+            search = _denormalize(batch[f"search_{modality}"][i])
+            search = _draw_box(search, batch["search_box"][i], (0, 255, 0))
+            search = _draw_box(search, out["pred_boxes"][i], (255, 0, 0))
+            tiles += [pad, search]
+        tiles.append(_score_image(out["score_map"][i, 0], search_size))
+        rows.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+class SampleImages(Callback):
+    """Every ``every_n_epochs`` epochs, renders the first training batch's predictions (template |
+    search | score map, both modalities) to ``dirpath/epoch_XXX.png`` and to W&B."""
+
+    def __init__(self, dirpath: str, every_n_epochs: int = 5, count: int = 4):
+        self.dirpath = Path(dirpath)
+        self.every_n_epochs = max(1, int(every_n_epochs))
+        self.count = count
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int):
+        if batch_idx != 0 or trainer.current_epoch % self.every_n_epochs or not trainer.is_global_zero:
+            return
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            out = pl_module(batch, keep_ratio=None)
+        pl_module.train(was_training)
+        image = render_samples(batch, out, self.count)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"epoch_{trainer.current_epoch:03d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("samples", images=[image], step=trainer.global_step,
+                                 caption=["template | search (gt green, pred red), visible then infrared | "
+                                          "score map"])

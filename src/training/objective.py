@@ -1,0 +1,79 @@
+"""OSTrack's training objective: focal loss on the Gaussian heatmap, GIoU and L1 on the decoded box.
+
+Reference: botaoye/OSTrack ``lib/train/actors/ostrack.py`` (weights focal 1, GIoU 2, L1 5) and
+``lib/utils/focal_loss.py`` (CenterNet's penalty-reduced focal loss, alpha 2, beta 4).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou, generalized_box_iou_loss
+
+from src.utils.boxes import cxcywh_to_xyxy
+
+
+def heatmap_focal_loss(pred: Tensor, target: Tensor, alpha: float = 2.0, beta: float = 4.0,
+                       eps: float = 1e-12) -> Tensor:
+    """CenterNet's focal loss between a predicted score map and a Gaussian target.
+
+    Args:
+        pred: ``[B, 1, H, W]`` or ``[B, H, W]`` probabilities (the head's sigmoid output).
+        target: ``[B, H, W]`` (or ``[B, 1, H, W]``) Gaussian, 1 at the target centre.
+    Returns:
+        scalar: summed loss divided by the number of positive cells.
+
+    A cell is positive where the target reaches its per-sample peak (1 for OSTrack's integer-centred
+    Gaussian; a sub-cell-centred Gaussian peaks a little below 1, so "equal to 1" would find none).
+    """
+    pred = pred.reshape(target.shape[0], -1).float()
+    target = target.reshape(target.shape[0], -1).float()
+    peak = target.amax(dim=1, keepdim=True)
+    pos = (target >= peak) & (peak > 0)
+    neg = ~pos
+    pred = pred.clamp(eps, 1.0 - eps)
+    pos_loss = (torch.log(pred) * (1 - pred).pow(alpha))[pos].sum()
+    neg_loss = (torch.log(1 - pred) * pred.pow(alpha) * (1 - target).pow(beta))[neg].sum()
+    num_pos = pos.sum().clamp(min=1)
+    return -(pos_loss + neg_loss) / num_pos
+
+
+def box_losses(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """GIoU loss, L1 loss and IoU of predicted vs target boxes.
+
+    Args:
+        pred_cxcywh: ``[B, 4]`` boxes, cxcywh normalised to the search crop.
+        target_cxcywh: ``[B, 4]`` same format.
+    Returns:
+        ``(giou_loss, l1_loss, iou)``: two scalars (batch means) and ``[B]`` IoU (no gradient needed).
+        As in OSTrack, both are computed on ``xyxy`` corners with the target clamped to the crop.
+    """
+    pred = cxcywh_to_xyxy(pred_cxcywh.float())
+    target = cxcywh_to_xyxy(target_cxcywh.float()).clamp(0.0, 1.0)
+    if not torch.isfinite(pred).all():
+        raise FloatingPointError("network predicted a non-finite box (diverged training?)")
+    # a degenerate prediction (x2 < x1) would make torchvision's GIoU meaningless
+    pred = torch.cat([pred[:, :2], torch.maximum(pred[:, 2:], pred[:, :2])], dim=1)
+    giou = generalized_box_iou_loss(pred, target, reduction="mean")
+    l1 = torch.nn.functional.l1_loss(pred, target)
+    with torch.no_grad():
+        iou = box_iou(pred, target).diagonal()
+    return giou, l1, iou
+
+
+class TrackingObjective(torch.nn.Module):
+    """``focal_weight * focal + giou_weight * giou + l1_weight * l1`` (OSTrack: 1, 2, 5)."""
+
+    def __init__(self, focal_weight: float = 1.0, giou_weight: float = 2.0, l1_weight: float = 5.0):
+        super().__init__()
+        self.focal_weight = focal_weight
+        self.giou_weight = giou_weight
+        self.l1_weight = l1_weight
+
+    def forward(self, out: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Args: ``out`` from ``TrackerNet.forward`` (``score_map [B,1,H,W]``, ``pred_boxes [B,4]``);
+        ``batch`` with ``heatmap [B,H,W]`` and ``search_box [B,4]``. Returns the loss and its parts."""
+        focal = heatmap_focal_loss(out["score_map"], batch["heatmap"])
+        giou, l1, iou = box_losses(out["pred_boxes"], batch["search_box"])
+        loss = self.focal_weight * focal + self.giou_weight * giou + self.l1_weight * l1
+        return loss, {"loss": loss, "focal": focal, "giou": giou, "l1": l1, "iou": iou.mean()}

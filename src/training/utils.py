@@ -1,0 +1,129 @@
+"""Helpers for the train entry point: instantiating config groups, resuming, the results table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a config group (callbacks, loggers); None -> []."""
+    objects = []
+    for name, entry in (group or {}).items():
+        if isinstance(entry, Mapping) and "_target_" in entry:
+            log.info("instantiating %s <%s>", name, entry["_target_"])
+            objects.append(hydra.utils.instantiate(entry))
+    return objects
+
+
+def find_last_checkpoint(log_dir: str | Path, task_name: str) -> Path:
+    """The newest ``last.ckpt`` under ``log_dir/task_name`` (what ``ckpt_path=last`` resumes)."""
+    root = Path(log_dir) / task_name
+    candidates = sorted(root.rglob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"ckpt_path=last: no last.ckpt under {root}")
+    return candidates[-1]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, log_dir: str | Path, task_name: str) -> str | None:
+    if ckpt_path in (None, "", "null"):
+        return None
+    if ckpt_path == "last":
+        path = find_last_checkpoint(log_dir, task_name)
+        log.info("resuming from %s", path)
+        return str(path)
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such file")
+    return str(ckpt_path)
+
+
+def finish_wandb() -> None:
+    """Close the W&B run of this process, so the next multirun job starts a new one."""
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover - wandb is a dependency
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def task_wrapper(fn: Callable) -> Callable:
+    """Runs ``fn`` and always closes W&B afterwards, also when it fails (one W&B run per job)."""
+
+    @wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            log.exception("run failed")
+            raise
+        finally:
+            finish_wandb()
+
+    return wrapped
+
+
+def to_float(value: Any) -> float | None:
+    try:
+        value = float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def write_json(path: str | Path, payload: Mapping) -> Path:
+    """Atomic JSON write (a crash never leaves half a metrics.json)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
+    tmp.replace(path)
+    return path
+
+
+def _json_default(obj: Any):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def print_results_table(report: Mapping, title: str) -> None:
+    """The final metrics as a rich table (overall row, then subsets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    keys = ["MPR", "MSR", "SR@0.5", "SR@0.75", "AOR", "APE", "track_success", "max_ratio", "miss_count"]
+    metrics = report.get("metrics") or {}
+    keys = [k for k in keys if k in metrics] or sorted(metrics)
+    table = Table(title=title)
+    table.add_column("split")
+    for key in keys:
+        table.add_column(key, justify="right")
+    rows = [("all", metrics)] + list((report.get("subsets") or {}).items())
+    for name, values in rows:
+        table.add_row(name, *[_fmt(values.get(k)) for k in keys])
+    Console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int | bool):
+        return str(int(value))
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,210 @@
+"""Training pipeline: sampler, processing, heatmap, datamodule batches, determinism, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from src.data.datamodule import EpochKeySampler, TrackingDataModule
+from src.data.processing import MEAN, STD
+from src.data.sampler import CausalPairSampler
+from src.data.sequence import Sequence
+from src.data.transforms import Augmentation, Jitter, PairProcessing, gaussian_radius, heatmap
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+KEYS = {"template_visible", "template_infrared", "search_visible", "search_infrared", "template_box",
+        "search_box", "heatmap"}
+
+
+def _sequence(valid: list[bool]) -> Sequence:
+    t = len(valid)
+    boxes = np.tile([10.0, 10.0, 20.0, 20.0], (t, 1))
+    boxes[~np.array(valid)] = 0
+    return Sequence("s", {"visible": [Path(f"{i}.jpg") for i in range(t)]}, {"visible": boxes}, np.array(valid))
+
+
+def test_sampler_is_causal_and_uses_valid_frames_only():
+    valid = [True, False, False, True, True, False, True, False, False, False, False, False, True]
+    sampler = CausalPairSampler([_sequence(valid)], max_gap=2, gap_increase=1)
+    rng = np.random.default_rng(0)
+    usable = set(np.flatnonzero(valid))
+    for _ in range(300):
+        _, z, x = sampler.sample(rng)
+        assert z in usable and x in usable
+        assert x > z
+
+
+def test_sampler_widens_the_gap_until_a_valid_frame():
+    # template can only be frame 0 or 40: from 0 the next usable frame is 40, beyond max_gap=5
+    valid = [True] + [False] * 39 + [True]
+    sampler = CausalPairSampler([_sequence(valid)], max_gap=5, gap_increase=5)
+    for seed in range(10):
+        assert sampler.sample(np.random.default_rng(seed))[1:] == (0, 40)
+
+
+def test_sampler_respects_max_gap():
+    sampler = CausalPairSampler([_sequence([True] * 100)], max_gap=7)
+    rng = np.random.default_rng(1)
+    gaps = [x - z for _, z, x in (sampler.sample(rng) for _ in range(500))]
+    assert min(gaps) >= 1 and max(gaps) <= 7
+
+
+def test_sampler_rejects_data_without_usable_frames():
+    with pytest.raises(ValueError, match="usable"):
+        CausalPairSampler([_sequence([False, False])])
+
+
+def test_gaussian_radius_matches_cornernet_formula():
+    # OSTrack's radius for an 8x8 map and a box a quarter of the crop (2x2 cells): 0 -> a single peak
+    assert int(gaussian_radius(2.0, 2.0, 0.7)) == 0
+    # 10x10 box: the third root, (-28 + sqrt(28^2 + 4 * 2.8 * 30)) / 2
+    assert gaussian_radius(10.0, 10.0, 0.7) == pytest.approx((-28 + (28**2 + 4 * 2.8 * 30) ** 0.5) / 2)
+
+
+def test_heatmap_peak_at_the_box_center():
+    hm = heatmap(np.array([0.3, 0.6, 0.5, 0.4]), 16)
+    assert hm.shape == (16, 16) and hm.max() == pytest.approx(1.0)
+    y, x = np.unravel_index(hm.argmax(), hm.shape)
+    assert (x, y) == (round(0.3 * 16), round(0.6 * 16))
+    assert (hm > 0).sum() > 1  # a Gaussian, not a single cell
+
+
+def _frames(size=(120, 160)):
+    rng = np.random.default_rng(0)
+    return {"visible": rng.integers(0, 255, (*size, 3), dtype=np.uint8),
+            "infrared": rng.integers(0, 255, (*size, 3), dtype=np.uint8)}
+
+
+def test_processing_without_jitter_centres_the_target():
+    processing = PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
+                                search_jitter=Jitter(0, 0), augmentation=Augmentation(0, 0, 0))
+    box = np.array([60.0, 40.0, 20.0, 20.0])
+    frames = _frames()
+    sample = processing(frames, box, frames, box, np.random.default_rng(0))
+    # crop side = factor * sqrt(w h): the box is 1/2 of the template crop and 1/4 of the search crop
+    np.testing.assert_allclose(sample["template_box"].numpy(), [0.5, 0.5, 0.5, 0.5], atol=0.02)
+    np.testing.assert_allclose(sample["search_box"].numpy(), [0.5, 0.5, 0.25, 0.25], atol=0.02)
+    # the pixels: the search crop's centre is the frame's box centre (same crop for both modalities)
+    search = sample["search_visible"].numpy().transpose(1, 2, 0) * STD + MEAN
+    centre = frames["visible"][50, 70] / 255.0
+    np.testing.assert_allclose(search[64, 64], centre, atol=0.06)
+    thermal = sample["search_infrared"].numpy().transpose(1, 2, 0) * STD + MEAN
+    np.testing.assert_allclose(thermal[64, 64], frames["infrared"][50, 70] / 255.0, atol=0.06)
+
+
+def test_processing_flip_moves_the_box():
+    processing = PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
+                                search_jitter=Jitter(0.5, 0), augmentation=Augmentation(hflip=1.0, brightness=0,
+                                                                                         grayscale=0))
+    no_flip = PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
+                             search_jitter=Jitter(0.5, 0), augmentation=Augmentation(0, 0, 0))
+    box = np.array([60.0, 40.0, 20.0, 20.0])
+    frames = _frames()
+    flipped = processing(frames, box, frames, box, np.random.default_rng(3))
+    plain = no_flip(frames, box, frames, box, np.random.default_rng(3))
+    np.testing.assert_allclose(flipped["search_box"][0], 1 - plain["search_box"][0], atol=1e-5)
+    torch.testing.assert_close(flipped["search_visible"], plain["search_visible"].flip(-1))
+
+
+def _datamodule(root, **overrides) -> TrackingDataModule:
+    options = dict(name="rgbt234", root=str(root), splits={"train": "train", "val": "val", "test": "test"},
+                   template_size=64, search_size=128, batch_size=4, num_workers=0, samples_per_epoch=8,
+                   val_samples=4, max_gap=10, seed=7)
+    options.update(overrides)
+    return TrackingDataModule(**options)
+
+
+def test_batch_keys_shapes_and_targets(tiny_synthetic_root):
+    batch = next(iter(_datamodule(tiny_synthetic_root).train_dataloader()))
+    assert set(batch) == KEYS
+    assert batch["template_visible"].shape == batch["template_infrared"].shape == (4, 3, 64, 64)
+    assert batch["search_visible"].shape == batch["search_infrared"].shape == (4, 3, 128, 128)
+    assert batch["template_box"].shape == batch["search_box"].shape == (4, 4)
+    assert batch["heatmap"].shape == (4, 8, 8)
+    assert all(v.dtype == torch.float32 for v in batch.values())
+    boxes = batch["search_box"]
+    assert ((boxes >= 0) & (boxes <= 1)).all()
+    # heatmap peak at the box centre cell
+    for hm, box in zip(batch["heatmap"], boxes):
+        y, x = np.unravel_index(int(hm.argmax()), hm.shape)
+        assert (x, y) == (round(float(box[0]) * 8), round(float(box[1]) * 8))
+    # ImageNet-normalised: roughly zero-centred, not raw 0..255
+    assert batch["search_visible"].abs().max() < 3.0
+    # the two modalities are different images
+    assert not torch.equal(batch["search_visible"], batch["search_infrared"])
+
+
+def test_single_modal_fills_infrared_with_visible(tiny_synthetic_root):
+    batch = next(iter(_datamodule(tiny_synthetic_root, modalities=["visible"]).train_dataloader()))
+    assert set(batch) == KEYS
+    assert torch.equal(batch["search_infrared"], batch["search_visible"])
+
+
+def _epoch(datamodule) -> list[dict]:
+    return list(datamodule.train_dataloader())
+
+
+def test_deterministic_under_a_seed_and_independent_of_workers(tiny_synthetic_root):
+    a = _epoch(_datamodule(tiny_synthetic_root))
+    b = _epoch(_datamodule(tiny_synthetic_root, num_workers=2, persistent_workers=False))
+    c = _epoch(_datamodule(tiny_synthetic_root, seed=8))
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        for key in KEYS:
+            torch.testing.assert_close(x[key], y[key])
+    assert not torch.equal(a[0]["search_box"], c[0]["search_box"])
+
+
+def test_each_epoch_draws_new_pairs_validation_repeats(tiny_synthetic_root):
+    dm = _datamodule(tiny_synthetic_root)
+    loader = dm.train_dataloader()
+    first, second = next(iter(loader)), next(iter(loader))  # no trainer: epochs counted by iterations
+    assert not torch.equal(first["search_box"], second["search_box"])
+    val = dm.val_dataloader()
+    torch.testing.assert_close(next(iter(val))["search_box"], next(iter(val))["search_box"])
+
+
+def test_epoch_key_sampler_follows_the_trainer_epoch():
+    epoch = {"now": 3}
+    sampler = EpochKeySampler(5, epoch_fn=lambda: epoch["now"])
+    assert list(sampler) == [15, 16, 17, 18, 19]
+    assert list(sampler) == [15, 16, 17, 18, 19]  # the same epoch again (a resumed run) replays it
+
+
+def test_sequences_and_subsets_for_tracking(tiny_synthetic_root):
+    dm = _datamodule(tiny_synthetic_root)
+    assert [s.name for s in dm.sequences("test")] == ["test_000", "test_001"]
+    assert set(dm.subsets("test")) == {"normal", "extreme"}
+    assert len(dm.sequences("val")) == 1
+
+
+def test_config_instantiates_with_train_sizes(tiny_synthetic_root):
+    """conf/data/synthetic.yaml through Hydra, as src/train.py instantiates it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"data.root={tiny_synthetic_root}", "data.num_workers=0",
+                                          "data.batch_size=2"])
+    assert "model." not in OmegaConf.to_yaml(cfg.data, resolve=False)  # never interpolates model.*
+    dm = instantiate(cfg.data, template_size=64, search_size=128, modalities=["visible", "infrared"], seed=1,
+                     _convert_="all")
+    assert isinstance(dm, TrackingDataModule)
+    assert dm.protocol == "rgbt234" and dm.dataset_name == "synthetic"
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["search_visible"].shape == (2, 3, 128, 128)
+
+
+@pytest.mark.parametrize("name", ["synthetic", "rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100",
+                                  "lasot", "folder"])
+def test_every_data_config_composes(name):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"data={name}"])
+    data = cfg.data
+    assert data._target_ == "src.data.datamodule.TrackingDataModule"
+    assert data.name in ("rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100", "lasot", "folder")
+    assert data.root and data.protocol and "splits" in data
+    assert ("generate" in data) == (name == "synthetic")

@@ -1,0 +1,202 @@
+"""The training entry point on the real composed config, shrunk to seconds.
+
+Every test composes conf/train.yaml with Hydra (the same config `python -m src.train` uses),
+then overrides sizes: a tiny synthetic benchmark, a 2-block ViT at template 32 / search 64,
+a few pairs per epoch, one short validation sequence, no dataloader workers, CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from lightning.pytorch import Callback
+
+import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]
+
+def tiny_overrides(data_root: Path, log_dir: Path) -> list[str]:
+    """Overrides that shrink the default training run to seconds (also valid on the command line)."""
+    return [
+        f"data.root={data_root}", f"paths.log_dir={log_dir}",
+        "data.batch_size=2", "data.num_workers=0", "data.samples_per_epoch=4", "data.val_samples=2",
+        "model.net.template_size=32", "model.net.search_size=64",
+        "model.net.backbone.embed_dim=32", "model.net.backbone.depth=2", "model.net.backbone.num_heads=2",
+        "model.net.backbone.ce_loc=[1]", "model.net.backbone.ce_keep_ratio=[0.7]",
+        "model.net.backbone.pretrained=null", "model.net.head.channels=16",
+        "model.validation.max_sequences=1", "model.validation.max_frames=6",
+        "model.ce.start_epoch=0", "model.ce.warm_epochs=1",
+        "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1", "trainer.log_every_n_steps=1",
+        "trainer.enable_model_summary=false", "callbacks.sample_images.every_n_epochs=1",
+        "test_limit_sequences=1", "test_workers=1",
+    ]
+
+
+@pytest.fixture(scope="session")
+def data_root(tiny_synthetic_root) -> Path:
+    """The shared tiny synthetic benchmark (tests/conftest.py)."""
+    return Path(tiny_synthetic_root)
+
+
+def make_cfg(data_root: Path, log_dir: Path, run: str, *extra: str):
+    """The composed train config for a run directory ``log_dir/train/runs/<run>``."""
+    output_dir = log_dir / "train" / "runs" / run
+    overrides = [*tiny_overrides(data_root, log_dir), f"paths.output_dir={output_dir}",
+                 f"paths.work_dir={ROOT}", *extra]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def run_train(cfg):
+    from src.train import train
+
+    return train(cfg)
+
+
+def read_losses(run_dir: Path) -> list[float]:
+    """Per-step training losses from the CSV logger's metrics.csv."""
+    import csv
+
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return [float(r["train/loss_step"]) for r in csv.DictReader(handle) if r.get("train/loss_step")]
+
+
+def net_state(ckpt: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    return {k: v for k, v in state.items() if k.startswith("net.")}
+
+
+class StepProbe(Callback):
+    """Records, at the start of fitting, the global step and the optimizer's step counters."""
+
+    seen: list[dict] = []
+
+    def on_train_start(self, trainer, pl_module):
+        states = trainer.optimizers[0].state
+        steps = sorted({int(s["step"]) for s in states.values() if "step" in s})
+        StepProbe.seen.append({"global_step": trainer.global_step, "optimizer_steps": steps})
+
+
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_fast_dev_run_every_variant(variant, data_root, tmp_path):
+    cfg = make_cfg(data_root, tmp_path, "fdr", f"+variant={variant}", "debug=fdr", "logger=csv")
+    assert cfg.model.net.variant == variant
+    metrics, objects = run_train(cfg)
+    trainer = objects["trainer"]
+    assert trainer.global_step == 1  # fast_dev_run: exactly one optimisation step
+    assert metrics["train/loss"] is not None and metrics["train/loss"] > 0
+    assert metrics["val/loss"] is not None
+    # validation tracked a sequence with the real tracker and scored it
+    assert 0.0 <= metrics["val/MSR"] <= 1.0 and 0.0 <= metrics["val/MPR"] <= 1.0
+    report = json.loads((tmp_path / "train" / "runs" / "fdr" / "metrics.json").read_text())
+    assert report["variant"] == variant and report["dataset"] == "synthetic"
+    assert report["wall_time_s"] > 0
+
+
+def test_train_writes_checkpoints_metrics_and_test_scores(data_root, tmp_path):
+    cfg = make_cfg(data_root, tmp_path, "full", "logger=csv")
+    metrics, objects = run_train(cfg)
+    run_dir = tmp_path / "train" / "runs" / "full"
+    ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in ckpts and "epoch_000.ckpt" in ckpts
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert report["ckpt_path"].endswith("epoch_000.ckpt")
+    for key in ("MPR", "MSR", "SR@0.5", "AOR", "APE"):
+        assert key in report["metrics"], key
+    assert report["variant"] == "cmc" and report["protocol"] == "rgbt234" and report["seed"] == 42
+    assert (run_dir / "test" / "results").is_dir()  # raw tracking results of the test split
+    assert list((run_dir / "samples").glob("epoch_*.png"))  # template | search | score map images
+    # the checkpoint alone rebuilds the network, loaded without unpickling code
+    hparams = torch.load(report["ckpt_path"], map_location="cpu", weights_only=True)["hyper_parameters"]
+    from src.models import build_network
+
+    net = build_network(hparams["net"])
+    net.load_state_dict({k[4:]: v for k, v in net_state(Path(report["ckpt_path"])).items()})
+
+
+def test_same_seed_same_losses(data_root, tmp_path):
+    losses = []
+    for run in ("a", "b"):
+        cfg = make_cfg(data_root, tmp_path, run, "logger=csv", "test=false", "data.samples_per_epoch=6")
+        run_train(cfg)
+        losses.append(read_losses(tmp_path / "train" / "runs" / run))
+    assert len(losses[0]) == 3
+    assert losses[0] == losses[1]
+
+
+def test_resume_from_last_matches_uninterrupted_run(data_root, tmp_path):
+    probe = "+callbacks.probe._target_=tests.test_train.StepProbe"
+    common = ["logger=csv", "test=false", "model.optimizer.lr=0.01", probe]
+    StepProbe.seen.clear()
+    # interrupted: one epoch (2 steps), then `ckpt_path=last` continues to two epochs
+    run_train(make_cfg(data_root, tmp_path / "a", "first", *common, "trainer.max_epochs=1"))
+    run_train(make_cfg(data_root, tmp_path / "a", "resumed", *common, "trainer.max_epochs=2", "ckpt_path=last"))
+    # uninterrupted, same seed, its own log dir
+    run_train(make_cfg(data_root, tmp_path / "b", "straight", *common, "trainer.max_epochs=2"))
+
+    first, resumed, straight = StepProbe.seen
+    assert first == {"global_step": 0, "optimizer_steps": []}
+    assert resumed["global_step"] == 2 and resumed["optimizer_steps"] == [2]  # Adam state restored
+    assert straight["global_step"] == 0
+    a = net_state(tmp_path / "a" / "train" / "runs" / "resumed" / "checkpoints" / "last.ckpt")
+    b = net_state(tmp_path / "b" / "train" / "runs" / "straight" / "checkpoints" / "last.ckpt")
+    assert a.keys() == b.keys()
+    before = net_state(tmp_path / "a" / "train" / "runs" / "first" / "checkpoints" / "last.ckpt")
+    assert any(not torch.equal(before[k], a[k]) for k in a)  # the resumed epoch did train
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_ddp_sim_two_processes(data_root, tmp_path):
+    cfg = make_cfg(data_root, tmp_path, "ddp", "trainer=ddp_sim", "logger=csv", "test=false",
+                   "data.samples_per_epoch=8")
+    _, objects = run_train(cfg)
+    assert objects["trainer"].world_size == 2
+    last = tmp_path / "train" / "runs" / "ddp" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    # 8 pairs, 2 per batch, split over 2 processes: 2 steps each (a single process would take 4)
+    assert ckpt["global_step"] == 2
+    assert any(k.startswith("net.") for k in ckpt["state_dict"])
+
+
+def _multirun(variants: list[str], data_root: Path, tmp_path: Path) -> Path:
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "src.train", "-m", f"+variant={','.join(variants)}",
+           *tiny_overrides(data_root, tmp_path / "logs"), "test_limit_sequences=1",
+           f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}_${model.net.variant}"]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return sweep_dir
+
+
+def _check_sweep(sweep_dir: Path, variants: list[str]) -> None:
+    reports = {json.loads(p.read_text())["variant"]: p for p in sweep_dir.glob("*/metrics.json")}
+    assert sorted(reports) == sorted(variants)
+    run_ids = set()
+    for variant, path in reports.items():
+        offline = list((path.parent / "wandb").glob("offline-run-*"))
+        assert len(offline) == 1, f"{variant}: expected one W&B run, found {offline}"
+        run_ids.add(offline[0].name.rsplit("-", 1)[-1])
+        assert "MSR" in json.loads(path.read_text())["metrics"]
+    assert len(run_ids) == len(variants)  # one separate W&B run per job
+
+
+def test_multirun_two_variants(data_root, tmp_path):
+    variants = ["cmc", "single"]
+    _check_sweep(_multirun(variants, data_root, tmp_path), variants)
+
+
+@pytest.mark.slow
+def test_multirun_all_seven_variants(data_root, tmp_path):
+    _check_sweep(_multirun(VARIANTS, data_root, tmp_path), VARIANTS)

@@ -1,0 +1,176 @@
+"""TrackerLitModule's parts: objective, CE warm-up, optimiser groups, freezing, checkpoints, configs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import src  # noqa: F401
+from src.training.module import TrackerLitModule, load_net_state
+from src.training.objective import TrackingObjective, box_losses, heatmap_focal_loss
+from src.training.schedules import ce_keep_ratio
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+TINY_NET = {"variant": "cmc", "modalities": ["visible", "infrared"], "template_size": 32, "search_size": 64,
+            "backbone": {"embed_dim": 32, "depth": 2, "num_heads": 2, "ce_loc": [1], "ce_keep_ratio": [0.7]},
+            "fusion": {"stages": ["cmc"]}, "head": {"channels": 16}}
+
+
+def gaussian(size: int, cy: int, cx: int, sigma: float = 1.0) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    return torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+
+
+def test_ce_keep_ratio_follows_ostrack_schedule():
+    assert ce_keep_ratio(0, start_epoch=2, warm_epochs=4, target=0.7) == 1.0
+    assert ce_keep_ratio(1.99, start_epoch=2, warm_epochs=4, target=0.7) == 1.0
+    assert ce_keep_ratio(2, start_epoch=2, warm_epochs=4, target=0.7) == pytest.approx(1.0)
+    assert ce_keep_ratio(4, start_epoch=2, warm_epochs=4, target=0.7) == pytest.approx(0.85)  # half-way
+    assert ce_keep_ratio(3, 2, 4, 0.7) == pytest.approx(0.7 + 0.3 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert ce_keep_ratio(6, 2, 4, 0.7) == pytest.approx(0.7)
+    assert ce_keep_ratio(100, 2, 4, 0.7) == pytest.approx(0.7)
+    assert ce_keep_ratio(0, 0, 0, 0.5) == 0.5  # no warm-up
+    values = [ce_keep_ratio(e / 10, 2, 4, 0.7) for e in range(80)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # never rises
+
+
+def test_focal_loss_rewards_the_right_peak():
+    target = torch.stack([gaussian(8, 2, 5), gaussian(8, 6, 1)])
+    good = target.clamp(1e-4, 1 - 1e-4).unsqueeze(1) * 0.98
+    bad = target.flip(-1).clamp(1e-4, 1 - 1e-4).unsqueeze(1)
+    uniform = torch.full_like(good, 0.5)
+    assert heatmap_focal_loss(good, target) < heatmap_focal_loss(uniform, target) < heatmap_focal_loss(bad, target)
+    # hand check of one positive cell with everything else at 0 in both maps:
+    # pos term -log(p) (1-p)^2 and no negative contribution
+    t = torch.zeros(1, 4, 4)
+    t[0, 1, 2] = 1.0
+    p = torch.zeros(1, 1, 4, 4)
+    p[0, 0, 1, 2] = 0.6
+    expected = -math.log(0.6) * 0.4**2
+    assert heatmap_focal_loss(p, t).item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_focal_loss_accepts_a_sub_cell_gaussian():
+    # a Gaussian centred between cells peaks below 1: its peak still counts as the positive
+    target = gaussian(8, 3, 3) * 0.9
+    loss = heatmap_focal_loss(target.unsqueeze(0).unsqueeze(0), target.unsqueeze(0))
+    assert torch.isfinite(loss) and loss > 0
+
+
+def test_box_losses_and_objective_weights():
+    box = torch.tensor([[0.5, 0.5, 0.2, 0.3], [0.3, 0.6, 0.1, 0.1]])
+    giou, l1, iou = box_losses(box, box)
+    assert giou.item() == pytest.approx(0.0, abs=1e-4) and l1.item() == 0.0  # torchvision adds eps 1e-7
+    assert torch.allclose(iou, torch.ones(2))
+    shifted = box + torch.tensor([0.1, 0.0, 0.0, 0.0])
+    giou, l1, iou = box_losses(shifted, box)
+    # first box: 0.2 wide shifted by 0.1 -> IoU 1/3; L1 over xyxy: (0.1 + 0 + 0.1 + 0) / 4 per box
+    assert iou[0].item() == pytest.approx(1 / 3, rel=1e-5)
+    assert l1.item() == pytest.approx(0.05, rel=1e-5)
+    objective = TrackingObjective(focal_weight=1.0, giou_weight=2.0, l1_weight=5.0)
+    heat = torch.stack([gaussian(4, 2, 2), gaussian(4, 1, 1)])
+    out = {"score_map": heat.unsqueeze(1).clamp(0.01, 0.99), "pred_boxes": shifted}
+    loss, parts = objective(out, {"heatmap": heat, "search_box": box})
+    assert loss.item() == pytest.approx((parts["focal"] + 2 * parts["giou"] + 5 * parts["l1"]).item(), rel=1e-6)
+
+
+def test_nonfinite_box_is_an_error():
+    with pytest.raises(FloatingPointError):
+        box_losses(torch.tensor([[float("nan"), 0.5, 0.1, 0.1]]), torch.tensor([[0.5, 0.5, 0.1, 0.1]]))
+
+
+def test_optimizer_groups_backbone_multiplier():
+    module = TrackerLitModule(TINY_NET, optimizer={"lr": 4e-4, "backbone_lr_mult": 0.1, "weight_decay": 1e-4},
+                              scheduler={"name": "step", "drop_epoch": 3, "gamma": 0.1})
+    config = module.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["backbone"]["lr"] == pytest.approx(4e-5) and groups["head_fusion"]["lr"] == pytest.approx(4e-4)
+    assert all(g["weight_decay"] == 1e-4 for g in optimizer.param_groups)
+    n_backbone = sum(p.numel() for p in module.net.backbone.parameters())
+    assert sum(p.numel() for p in groups["backbone"]["params"]) == n_backbone
+    assert sum(p.numel() for g in optimizer.param_groups for p in g["params"]) == \
+        sum(p.numel() for p in module.net.parameters())
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(4e-5)  # dropped x0.1 at epoch 3
+
+
+def test_unknown_recipe_key_is_an_error():
+    with pytest.raises(KeyError, match="model.optimizer.learning_rate"):
+        TrackerLitModule(TINY_NET, optimizer={"learning_rate": 1e-3})
+
+
+def test_freeze_trains_only_fusion_and_head_from_single_modal_checkpoint(tmp_path, caplog):
+    single = TrackerLitModule({**TINY_NET, "variant": "single", "modalities": ["visible"],
+                               "fusion": {"stages": []}})
+    path = tmp_path / "single.ckpt"
+    torch.save({"state_dict": single.state_dict(), "hyper_parameters": dict(single.hparams)}, path)
+    with caplog.at_level(logging.INFO, logger="src.training.module"):
+        dual = TrackerLitModule(TINY_NET, init_ckpt=str(path), freeze={"trainable": ["fusion.", "head."]})
+    # the backbone and head came from the single-modal run; the fusion block is new and reported
+    for name, tensor in single.net.backbone.state_dict().items():
+        assert torch.equal(dual.net.backbone.state_dict()[name], tensor), name
+    assert "not in the checkpoint" in caplog.text and "fusion." in caplog.text
+    trainable = {n.split(".")[0] for n, p in dual.net.named_parameters() if p.requires_grad}
+    assert trainable == {"fusion", "head"}
+    groups = dual.configure_optimizers()["optimizer"].param_groups
+    assert [g["name"] for g in groups] == ["head_fusion"]
+    assert load_net_state(path).keys() == single.net.state_dict().keys()
+
+
+def test_freeze_prefix_that_matches_nothing_is_an_error():
+    with pytest.raises(ValueError, match="matches no network parameter"):
+        TrackerLitModule(TINY_NET, freeze={"trainable": ["adapter."]})
+
+
+def test_hparams_are_plain_python():
+    from omegaconf import OmegaConf
+
+    module = TrackerLitModule(OmegaConf.create(TINY_NET), optimizer=OmegaConf.create({"lr": 1e-3}))
+    assert type(module.hparams["net"]) is dict and type(module.hparams["net"]["backbone"]["ce_loc"]) is list
+    assert module.hparams["variant"] == "cmc"
+
+
+def test_warmup_keep_ratio_reaches_the_network():
+    seen = []
+    module = TrackerLitModule(TINY_NET, ce={"start_epoch": 0, "warm_epochs": 2, "keep_ratio": 0.5})
+    original = module.net.forward
+
+    def spy(*args, keep_ratio=None, **kwargs):
+        seen.append(keep_ratio)
+        return original(*args, keep_ratio=keep_ratio, **kwargs)
+
+    module.net.forward = spy
+    batch = {"template_visible": torch.randn(2, 3, 32, 32), "template_infrared": torch.randn(2, 3, 32, 32),
+             "search_visible": torch.randn(2, 3, 64, 64), "search_infrared": torch.randn(2, 3, 64, 64),
+             "template_box": torch.tensor([[0.5, 0.5, 0.3, 0.3]] * 2),
+             "search_box": torch.tensor([[0.5, 0.5, 0.2, 0.2]] * 2), "heatmap": gaussian(4, 2, 2).expand(2, 4, 4)}
+    module.log = lambda *a, **k: None
+    module.log_dict = lambda *a, **k: None
+    module.training_step(batch, 0)
+    assert seen == [pytest.approx(1.0)]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["experiment=ablation_dual"], ["experiment=tsf_single"], ["experiment=paper_lasher"],
+    ["hparams_search=optuna"], ["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_sim"], ["logger=wandb"],
+    ["logger=none"], ["debug=limit"], ["debug=overfit"], ["debug=profiler"], ["model=vitb_256"],
+])
+def test_presets_compose(overrides):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    assert cfg.model._target_.endswith("TrackerLitModule")
+    if overrides[0].startswith("experiment=paper"):
+        assert cfg.model.net.search_size == 256 and cfg.data.name == "lasher"
+        assert cfg.model.optimizer.lr == 4e-4 and cfg.model.optimizer.backbone_lr_mult == 0.1
+        assert cfg.trainer.gradient_clip_val == 0.1 and cfg.model.net.backbone.drop_path_rate == 0.1
+    if overrides[0] == "experiment=ablation_dual":
+        assert cfg.hydra.sweeper.params["+variant"].count(",") == 5 and cfg.experiment_name == "ablation_dual"
