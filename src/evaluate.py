@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,7 +111,7 @@ def _plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
         log.warning("src.metrics.plots not available: no plots written")
         return []
     try:
-        return list(plots.plot_report(report, out_dir) or [])
+        return list(plots.save_plots({report["tracker"]: report}, out_dir).values())
     except Exception as error:  # noqa: BLE001  (a failing figure must not lose the scores)
         log.warning("plotting failed: %s", error)
         return []
@@ -194,8 +195,10 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
 def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> None:
     import wandb
 
+    # offline unless the user opted in (as training's logger): no account needed
+    mode = os.environ.get("WANDB_MODE", "offline")
     run = wandb.init(project=cfg.get("wandb_project", "rgbt-cmc"), job_type="evaluate", dir=str(out_dir),
-                     name=f"eval-{report['tracker']}-{report['dataset']}",
+                     mode=mode, name=f"eval-{report['tracker']}-{report['dataset']}",
                      config=OmegaConf.to_container(cfg, resolve=True))
     try:
         run.summary.update({f"test/{k}": v for k, v in report["metrics"].items()})
@@ -213,7 +216,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     start = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
-    reader = open_benchmark(cfg.data, cfg.split)
+    reader = open_benchmark(cfg.data, cfg.split, skip_bad=bool(cfg.skip_bad_sequences))
     sequences = list(reader.sequences())
     if cfg.get("limit_sequences"):
         sequences = sequences[: int(cfg.limit_sequences)]

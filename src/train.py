@@ -133,6 +133,8 @@ def main(cfg: DictConfig) -> float | None:
     # the trainers' Tensor Core warning is noise on CPU; on GPU, medium precision is the sane default
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("medium")
+    if cfg.get("cpu_threads"):  # the application's choice, made once at its entry point
+        torch.set_num_threads(int(cfg.cpu_threads))
     metrics, _ = train(cfg)
     name = cfg.get("optimized_metric")
     if not name:

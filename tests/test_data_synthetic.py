@@ -215,3 +215,17 @@ def test_command_line(tmp_path, capsys):
     assert synthetic.is_complete(root)
     assert len(get_reader("rgbt234", root, split="train").sequences()) == 1
     assert "wrote" in capsys.readouterr().out
+
+
+def test_ensure_keeps_a_complete_benchmark_and_warns_on_other_parameters(tmp_path, caplog):
+    small = {**synthetic.TINY, "splits": {"test": {"sequences": 1, "frames": 3}}}
+    root = synthetic.ensure(tmp_path / "b", small, progress=False)
+    assert len(get_reader("rgbt234", root, split="test").sequences()) == 1
+    with caplog.at_level("WARNING"):
+        synthetic.ensure(root, {**small, "workers": 2}, progress=False)  # same content
+    assert "other parameters" not in caplog.text
+    bigger = {**small, "splits": {"test": {"sequences": 2, "frames": 3}}}
+    with caplog.at_level("WARNING"):
+        synthetic.ensure(root, bigger, progress=False)
+    assert "other parameters" in caplog.text
+    assert len(get_reader("rgbt234", root, split="test").sequences()) == 1  # never deleted behind one's back

@@ -38,8 +38,9 @@ def annotations_only(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    return write_benchmark(tmp_path_factory.mktemp("bench"), num_sequences=3, num_frames=5)
+def bench(tiny_synthetic_root):
+    """The tiny generated synthetic benchmark (test split: 2 sequences, normal and extreme subsets)."""
+    return tiny_synthetic_root
 
 
 def _visible_gt(root: Path, name: str) -> np.ndarray:
@@ -149,6 +150,7 @@ def test_evaluate_tracker_writes_every_metric(bench, tmp_path):
         boxes = read_box_file(tmp_path / "results" / f"{seq.name}.txt")
         assert boxes.shape == (len(seq), 4)
     assert (tmp_path / "sequences.csv").is_file()
+    assert (tmp_path / "precision.png").is_file() and (tmp_path / "success.png").is_file()
 
 
 def test_evaluate_command_tracks_scores_and_resumes(bench, tmp_path):

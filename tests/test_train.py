@@ -108,9 +108,9 @@ def test_train_writes_checkpoints_metrics_and_test_scores(data_root, tmp_path):
     metrics, objects = run_train(cfg)
     run_dir = tmp_path / "train" / "runs" / "full"
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
-    assert "last.ckpt" in ckpts and "epoch_000.ckpt" in ckpts
+    assert ckpts == ["best.ckpt", "last.ckpt"]
     report = json.loads((run_dir / "metrics.json").read_text())
-    assert report["ckpt_path"].endswith("epoch_000.ckpt")
+    assert report["ckpt_path"].endswith("best.ckpt")
     for key in ("MPR", "MSR", "SR@0.5", "AOR", "APE"):
         assert key in report["metrics"], key
     assert report["variant"] == "cmc" and report["protocol"] == "rgbt234" and report["seed"] == 42
@@ -140,7 +140,8 @@ def test_resume_from_last_matches_uninterrupted_run(data_root, tmp_path):
     StepProbe.seen.clear()
     # interrupted: one epoch (2 steps), then `ckpt_path=last` continues to two epochs
     run_train(make_cfg(data_root, tmp_path / "a", "first", *common, "trainer.max_epochs=1"))
-    run_train(make_cfg(data_root, tmp_path / "a", "resumed", *common, "trainer.max_epochs=2", "ckpt_path=last"))
+    run_train(make_cfg(data_root, tmp_path / "a", "resumed", *common, "trainer.max_epochs=2",
+                       "ckpt_path=last"))
     # uninterrupted, same seed, its own log dir
     run_train(make_cfg(data_root, tmp_path / "b", "straight", *common, "trainer.max_epochs=2"))
 

@@ -45,7 +45,8 @@ def test_focal_loss_rewards_the_right_peak():
     good = target.clamp(1e-4, 1 - 1e-4).unsqueeze(1) * 0.98
     bad = target.flip(-1).clamp(1e-4, 1 - 1e-4).unsqueeze(1)
     uniform = torch.full_like(good, 0.5)
-    assert heatmap_focal_loss(good, target) < heatmap_focal_loss(uniform, target) < heatmap_focal_loss(bad, target)
+    losses = [heatmap_focal_loss(p, target) for p in (good, uniform, bad)]
+    assert losses[0] < losses[1] < losses[2]
     # hand check of one positive cell with everything else at 0 in both maps:
     # pos term -log(p) (1-p)^2 and no negative contribution
     t = torch.zeros(1, 4, 4)
@@ -77,7 +78,8 @@ def test_box_losses_and_objective_weights():
     heat = torch.stack([gaussian(4, 2, 2), gaussian(4, 1, 1)])
     out = {"score_map": heat.unsqueeze(1).clamp(0.01, 0.99), "pred_boxes": shifted}
     loss, parts = objective(out, {"heatmap": heat, "search_box": box})
-    assert loss.item() == pytest.approx((parts["focal"] + 2 * parts["giou"] + 5 * parts["l1"]).item(), rel=1e-6)
+    expected = parts["focal"] + 2 * parts["giou"] + 5 * parts["l1"]
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_nonfinite_box_is_an_error():
@@ -91,7 +93,8 @@ def test_optimizer_groups_backbone_multiplier():
     config = module.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
     groups = {g["name"]: g for g in optimizer.param_groups}
-    assert groups["backbone"]["lr"] == pytest.approx(4e-5) and groups["head_fusion"]["lr"] == pytest.approx(4e-4)
+    assert groups["backbone"]["lr"] == pytest.approx(4e-5)
+    assert groups["head_fusion"]["lr"] == pytest.approx(4e-4)
     assert all(g["weight_decay"] == 1e-4 for g in optimizer.param_groups)
     n_backbone = sum(p.numel() for p in module.net.backbone.parameters())
     assert sum(p.numel() for p in groups["backbone"]["params"]) == n_backbone
@@ -152,7 +155,8 @@ def test_warmup_keep_ratio_reaches_the_network():
     batch = {"template_visible": torch.randn(2, 3, 32, 32), "template_infrared": torch.randn(2, 3, 32, 32),
              "search_visible": torch.randn(2, 3, 64, 64), "search_infrared": torch.randn(2, 3, 64, 64),
              "template_box": torch.tensor([[0.5, 0.5, 0.3, 0.3]] * 2),
-             "search_box": torch.tensor([[0.5, 0.5, 0.2, 0.2]] * 2), "heatmap": gaussian(4, 2, 2).expand(2, 4, 4)}
+             "search_box": torch.tensor([[0.5, 0.5, 0.2, 0.2]] * 2),
+             "heatmap": gaussian(4, 2, 2).expand(2, 4, 4)}
     module.log = lambda *a, **k: None
     module.log_dict = lambda *a, **k: None
     module.training_step(batch, 0)

@@ -291,7 +291,8 @@ def robustness(
 ) -> dict:
     """The seed's robustness figures for one sequence (``[T]`` arrays, frame 0 first).
 
-    - ``miss_count``: frames after the first, with valid ground truth, whose IoU is 0.
+    - ``miss_count``: frames after the first, with valid ground truth, whose IoU is 0 (or NaN:
+      no result box).
     - ``max_ratio``: the largest center error over valid frames / the image diagonal
       (None when the image size is unknown).
     - ``track_success``: ``max_ratio <= tau`` (None when max_ratio is).
@@ -300,12 +301,27 @@ def robustness(
     errors = np.asarray(errors, dtype=np.float64)
     valid = np.asarray(valid, dtype=bool)
     after_first = np.arange(len(overlaps)) >= 1
-    miss = int(np.sum(after_first & valid & (overlaps <= 0)))
+    miss = int(np.sum(after_first & valid & ~(overlaps > 0)))  # a NaN result box is a miss too
     err = errors[valid & np.isfinite(errors)]
     if diagonal is None or not np.isfinite(diagonal) or diagonal <= 0:
         return {"miss_count": miss, "max_ratio": None, "track_success": None}
     ratio = float(err.max() / diagonal) if len(err) else 0.0
     return {"miss_count": miss, "max_ratio": ratio, "track_success": bool(ratio <= tau)}
+
+
+def attribute_groups(attributes: list[dict]) -> dict[str, list[int]]:
+    """Per-attribute breakdown: attribute code -> indices of the sequences that have it.
+
+    ``attributes`` holds each sequence's ``Sequence.attributes``. Only per-sequence flags count
+    (RGBT234/LasHeR codes such as ``LI``); per-frame arrays (GOT-10k ``cover``, LaSOT
+    ``full_occlusion``) are not sequence attributes. Codes no sequence has are left out.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, attrs in enumerate(attributes):
+        for code, flag in (attrs or {}).items():
+            if np.ndim(flag) == 0 and bool(flag):
+                groups.setdefault(code, []).append(i)
+    return groups
 
 
 def image_size(seq, sizes: dict | None = None) -> tuple[float, float] | None:

@@ -42,7 +42,7 @@ in :func:`src.metrics.functional.robustness`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,7 +53,7 @@ SEED_SR_NAMES = tuple(f"SR@{t}" for t in SEED_SR_THRESHOLDS)
 ROBUSTNESS_NAMES = ("track_success", "max_ratio", "miss_count")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq by identity: the threshold arrays do not compare
 class Protocol:
     """How one benchmark scores results (see the module docstring for the sources)."""
 
@@ -92,6 +92,7 @@ class Protocol:
 _RGBT = dict(round_results=True, dtype=np.float32, clip_to_image=False)
 _NO_LASHER_RULES = dict(replace_invalid=False, flag_invalid_gt=False)
 
+# fmt: off
 PROTOCOLS: dict[str, Protocol] = {
     # rgbt MPR / MSR: thresholds 0..50 with <=, index 20; linspace(0,1,21) with >, sr.mean();
     # both ground truths read unrounded (initial_gt_file); every frame scored.
@@ -144,6 +145,7 @@ PROTOCOLS: dict[str, Protocol] = {
         precision_name="PR", success_name="SR", dtype=np.float64, **_NO_LASHER_RULES,
     ),
 }
+# fmt: on
 
 
 def get_protocol(protocol: str | Protocol) -> Protocol:
@@ -170,7 +172,7 @@ class FrameScores:
     protocol scores (its denominators). ``precision`` / ``success`` / ``norm_precision``: ``[N]``
     the values the protocol thresholds (with its -1 flags). ``iou`` / ``error``: ``[N]`` the
     protocol's IoU and center error without flags. ``seed``: ``[N]`` bool, frames for SR@t, AOR,
-    APE. ``valid``: ``[N]`` bool, ``Sequence.valid``. ``diagonal``: ``[S]`` image diagonals (NaN
+    APE. ``valid``: ``[N]`` bool, ``Sequence.valid`` and finite GT. ``diagonal``: ``[S]`` image diagonals (NaN
     when unknown).
     """
 
@@ -185,6 +187,7 @@ class FrameScores:
     seed: np.ndarray
     valid: np.ndarray
     diagonal: np.ndarray
+    stats_cache: SequenceStats | None = field(default=None, repr=False)  # filled by sequence_stats
 
 
 def score_frames(
@@ -300,9 +303,11 @@ def score_frames(
         frames = ~is_first & (cover > 0) & np.isfinite(gt[0]).all(-1)
     else:
         frames = np.ones(total, dtype=bool)
-    seed = frames & vmask & np.isfinite(ious) & np.isfinite(errs)
+    # Seed figures: frames with valid, finite ground truth (a non-finite result box is a miss).
+    gt_finite = np.isfinite(gt).all(-1).all(0)
+    seed = frames & vmask & gt_finite
     diagonal = np.hypot(size_arr[:, 0], size_arr[:, 1])
-    return FrameScores(p, offsets, frames, prec, succ, nprec, ious, errs, seed, vmask, diagonal)
+    return FrameScores(p, offsets, frames, prec, succ, nprec, ious, errs, seed, vmask & gt_finite, diagonal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +324,8 @@ class SequenceStats:
     precision_hits: np.ndarray  # [S, Kp]
     success_hits: np.ndarray  # [S, Ks]
     norm_precision_hits: np.ndarray | None  # [S, Kn]
-    n_seed: np.ndarray  # [S]
+    n_seed: np.ndarray  # [S] frames for SR@t and AOR
+    n_error: np.ndarray  # [S] of which with a finite center error (APE)
     iou_sum: np.ndarray  # [S]
     error_sum: np.ndarray  # [S]
     sr_hits: np.ndarray  # [S, 3] IoU > 0.5, 0.75, 0.9 on seed frames
@@ -329,6 +335,13 @@ class SequenceStats:
 
 
 def sequence_stats(scores: FrameScores) -> SequenceStats:
+    """Per-sequence counts and sums of scored frames (computed once per FrameScores, then cached)."""
+    if scores.stats_cache is None:
+        scores.stats_cache = _sequence_stats(scores)
+    return scores.stats_cache
+
+
+def _sequence_stats(scores: FrameScores) -> SequenceStats:
     p, off = scores.protocol, scores.offsets
     prec_hits = F.threshold_counts(
         scores.precision, p.precision_thresholds, p.precision_mode, off, scores.frames
@@ -338,11 +351,12 @@ def sequence_stats(scores: FrameScores) -> SequenceStats:
     if scores.norm_precision is not None:
         nprec_hits = F.threshold_counts(scores.norm_precision, F.PRECISION_NORM, "<=", off, scores.frames)
     seed = scores.seed
-    iou_seed = np.where(seed, scores.iou, 0.0)
+    iou_seed = np.where(seed & np.isfinite(scores.iou), scores.iou, 0.0)
+    err_ok = seed & np.isfinite(scores.error)
     sr_hits = F.threshold_counts(scores.iou, np.array(SEED_SR_THRESHOLDS), ">", off, seed)
     is_first = np.zeros(len(scores.valid), dtype=bool)
     is_first[off[:-1][np.diff(off) > 0]] = True
-    miss = F.segment_sum(~is_first & scores.valid & (scores.iou <= 0), off)
+    miss = F.segment_sum(~is_first & scores.valid & ~(scores.iou > 0), off)  # NaN result boxes miss too
     err_valid = np.where(scores.valid & np.isfinite(scores.error), scores.error, np.nan)
     return SequenceStats(
         protocol=p,
@@ -351,8 +365,9 @@ def sequence_stats(scores: FrameScores) -> SequenceStats:
         success_hits=succ_hits,
         norm_precision_hits=nprec_hits,
         n_seed=F.segment_sum(seed, off),
+        n_error=F.segment_sum(err_ok, off),
         iou_sum=F.segment_sum(iou_seed, off),
-        error_sum=F.segment_sum(np.where(seed, scores.error, 0.0), off),
+        error_sum=F.segment_sum(np.where(err_ok, scores.error, 0.0), off),
         sr_hits=sr_hits,
         miss_count=miss,
         max_error=F.segment_max(err_valid, off),
@@ -400,8 +415,7 @@ def aggregate(
         out[p.npr_name] = nprec[20]  # rgbt NPR: pr.mean(axis=0)[20] -> 0.2
     # Seed figures on the seed frames.
     ns = stats.n_seed[idx]
-    seed_hits = np.concatenate([stats.sr_hits[idx], stats.iou_sum[idx, None], stats.error_sum[idx, None]], 1)
-    seed_vals = _rates(seed_hits, ns, p.pooled)
+    seed_vals = _rates(np.concatenate([stats.sr_hits[idx], stats.iou_sum[idx, None]], 1), ns, p.pooled)
     if p.success_score == "ao":
         out[p.success_name] = seed_vals[3]  # got10k: AO = mean IoU over the scored frames
     else:
@@ -409,7 +423,7 @@ def aggregate(
     for k, name in enumerate(SEED_SR_NAMES):
         out[name] = seed_vals[k]
     out["AOR"] = seed_vals[3]
-    out["APE"] = seed_vals[4]
+    out["APE"] = _rates(stats.error_sum[idx, None], stats.n_error[idx], p.pooled)[0]
     out.update(_robustness(stats, idx, tau))
     out = {k: _plain(v) for k, v in out.items()}
     if with_curves:
@@ -458,7 +472,7 @@ def per_sequence(stats: SequenceStats, names: list[str], tau: float = 0.03) -> l
         nprec = None if stats.norm_precision_hits is None else stats.norm_precision_hits / n[:, None]
         sr = stats.sr_hits / ns[:, None]
         aor = stats.iou_sum / ns
-        ape = stats.error_sum / ns
+        ape = stats.error_sum / stats.n_error
     if p.success_score == "trapezoid":
         step = float(p.success_thresholds[1] - p.success_thresholds[0])
         succ_score = (succ[:, 1:].sum(1) + succ[:, :-1].sum(1)) * step / 2.0
@@ -574,14 +588,8 @@ def evaluate_results(
             raise KeyError(f"subset {sub_name!r} names unknown sequence(s): {', '.join(unknown[:10])}")
         subset_out[sub_name] = aggregate(stats, [position[m] for m in members], tau)
 
-    attr_members: dict[str, list[int]] = {}
-    for i, seq in enumerate(sequences):
-        for code, flag in (seq.attributes or {}).items():
-            if np.ndim(flag) == 0:  # per-sequence codes only; per-frame arrays (cover, ...) are not
-                attr_members.setdefault(code, [])
-                if bool(flag):
-                    attr_members[code].append(i)
-    attributes = {code: aggregate(stats, members, tau) for code, members in attr_members.items() if members}
+    attr_members = F.attribute_groups([seq.attributes for seq in sequences])
+    attributes = {code: aggregate(stats, members, tau) for code, members in sorted(attr_members.items())}
 
     return {
         "metrics": overall["metrics"],

@@ -32,6 +32,7 @@ from torchmetrics.utilities.plot import plot_curve
 
 from src.metrics import functional as F
 from src.metrics.protocols import (
+    FrameScores,
     Protocol,
     SequenceStats,
     get_protocol,
@@ -51,6 +52,17 @@ def _np(x: Any) -> np.ndarray | None:
     return np.asarray(x)
 
 
+def _score_one(protocol: Protocol, preds, target, valid=None, cover=None, image_size=None) -> FrameScores:
+    return score_frames(
+        protocol,
+        [_np(preds)],
+        [_np(target)],
+        None if valid is None else [_np(valid)],
+        None if cover is None else [_np(cover)],
+        [None if image_size is None else tuple(float(v) for v in _np(image_size))],
+    )
+
+
 class _SequenceMetric(Metric):
     """Base: scores one sequence per update with the protocol and hands its stats to ``_accumulate``."""
 
@@ -63,20 +75,22 @@ class _SequenceMetric(Metric):
 
     def update(
         self,
-        preds: Tensor | np.ndarray,
-        target: Tensor | np.ndarray,
+        preds: Tensor | np.ndarray | FrameScores,
+        target: Tensor | np.ndarray | None = None,
         valid: Tensor | None = None,
         cover: Tensor | None = None,
         image_size: tuple[float, float] | None = None,
     ) -> None:
-        scores = score_frames(
-            self.protocol,
-            [_np(preds)],
-            [_np(target)],
-            None if valid is None else [_np(valid)],
-            None if cover is None else [_np(cover)],
-            [None if image_size is None else tuple(float(v) for v in _np(image_size))],
-        )
+        """Add one sequence. ``preds`` may also be that sequence's :class:`FrameScores` (already
+        scored with this protocol, as :class:`BenchmarkMetrics` does once for all its members)."""
+        if isinstance(preds, FrameScores):
+            scores = preds
+            if scores.protocol.name != self.protocol.name or len(scores.offsets) != 2:
+                raise ValueError("FrameScores must hold one sequence scored with this metric's protocol")
+        else:
+            if target is None:
+                raise ValueError("target (the ground truth boxes) is required")
+            scores = _score_one(self.protocol, preds, target, valid, cover, image_size)
         self._accumulate(sequence_stats(scores), scores)
 
     def update_sequence(self, preds: Tensor | np.ndarray, sequence, sizes: dict | None = None) -> None:
@@ -298,7 +312,7 @@ class AveragePixelError(_SeedMetric):
         super().__init__(1, protocol, **kwargs)
 
     def _accumulate(self, stats, scores) -> None:
-        self._add(stats.error_sum[:1], stats.n_seed[0])
+        self._add(stats.error_sum[:1], stats.n_error[0])
 
 
 class Robustness(_SequenceMetric):
@@ -372,8 +386,18 @@ class BenchmarkMetrics(MetricCollection):
         super().__init__({k.replace(".", "_"): m for k, m in members.items()}, compute_groups=False)
         self.protocol = p
 
+    def update(self, preds, target=None, valid=None, cover=None, image_size=None) -> None:
+        """Score the sequence once and add it to every member."""
+        scores = (
+            preds
+            if isinstance(preds, FrameScores)
+            else _score_one(self.protocol, preds, target, valid, cover, image_size)
+        )
+        for metric in self.values(copy_state=False):
+            metric.update(scores)
+
     def update_sequence(self, preds: Tensor | np.ndarray, sequence, sizes: dict | None = None) -> None:
-        """Update every member with one :class:`~src.data.sequence.Sequence` (scored once per member)."""
+        """Update every member with one :class:`~src.data.sequence.Sequence`."""
         gt, valid, cover, size = sequence_inputs(sequence, self.protocol, sizes)
         self.update(preds, gt, valid, cover, size)
 

@@ -124,6 +124,22 @@ class TrackerNet(nn.Module):
         self.config = config or {}
 
     @property
+    def variant(self) -> str | None:
+        return self.config.get("variant")
+
+    @property
+    def template_size(self) -> int:
+        return self.backbone.template_size
+
+    @property
+    def search_size(self) -> int:
+        return self.backbone.search_size
+
+    @property
+    def patch_size(self) -> int:
+        return self.backbone.patch_size
+
+    @property
     def dual(self) -> bool:
         return "infrared" in self.modalities
 
@@ -228,14 +244,16 @@ class TrackerNet(nn.Module):
                 "keep_index": keep_index, "keep_index_infrared": keep_index_ir}
 
 
-def build_network(cfg: Mapping) -> TrackerNet:
+def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
     """Build the network from ``model.net`` (a plain dict or DictConfig).
 
     Keys: ``variant``, ``modalities``, ``template_size``, ``search_size``, ``patch_size``,
     ``backbone{embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
     drop_path_rate, ce_loc, ce_keep_ratio, ce_template_mask, sort_kept, pretrained}``,
     ``fusion{align, stages, num_heads, max_len, attn_drop, ceb_keep_ratio}``, ``head{channels}``.
-    See conf/model/net/*.yaml for their meaning.
+    See conf/model/net/*.yaml for their meaning. ``load_pretrained=False`` skips
+    ``backbone.pretrained`` (for rebuilding a network whose trained weights are loaded next,
+    e.g. from a checkpoint on a machine without the pretraining file).
     """
     c = resolve_config(cfg)
     b, f, h = c["backbone"], c["fusion"], c["head"]
@@ -264,8 +282,8 @@ def build_network(cfg: Mapping) -> TrackerNet:
     head = CenterPredictor(dim, channels=h["channels"], feat_size=backbone.grid_x, stride=c["patch_size"])
     net = TrackerNet(backbone, f["stages"], nn.ModuleList(modules), head, c["modalities"], align=f["align"],
                      ce_template_mask=b["ce_template_mask"], config=c)
-    if b["pretrained"]:
-        from src.models.pretrained import load_pretrained
+    if b["pretrained"] and load_pretrained:
+        from src.models.pretrained import load_pretrained as load
 
-        load_pretrained(net.backbone, b["pretrained"])
+        net.pretrained_report = load(net.backbone, b["pretrained"])
     return net

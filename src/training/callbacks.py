@@ -85,7 +85,8 @@ class SampleImages(Callback):
         self.every_n_epochs = max(1, int(every_n_epochs))
         self.count = count
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int):
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
         if batch_idx != 0 or trainer.current_epoch % self.every_n_epochs or not trainer.is_global_zero:
             return
         was_training = pl_module.training

@@ -81,12 +81,19 @@ def _merge(section: str, given: Mapping | None) -> dict[str, Any]:
 
 
 def load_net_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Network weights from a training checkpoint (keys ``net.*``) or a plain state dict.
+    """Network weights from a training checkpoint (keys ``net.*``), an OSTrack checkpoint
+    (``{"net": ...}``) or a plain state dict.
 
     Loaded with ``weights_only=True``: a checkpoint cannot run code on load.
     """
     ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, Mapping) else ckpt
+    state = ckpt
+    if isinstance(ckpt, Mapping):
+        # ours / Lightning: "state_dict"; OSTrack's .pth.tar: "net"; MAE: "model"
+        for key in ("state_dict", "net", "model"):
+            if isinstance(ckpt.get(key), Mapping):
+                state = ckpt[key]
+                break
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: not a checkpoint or state dict")
     if any(k.startswith("net.") for k in state):

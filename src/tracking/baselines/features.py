@@ -75,7 +75,8 @@ def gradient_orientation_features(gray: np.ndarray, cell_size: int = 4) -> np.nd
     # fHOG normalisation: the energy of each 2x2 block of cells (unsigned histograms), edge-padded
     energy = np.pad((unsigned**2).sum(axis=0), 1, mode="edge")
     blocks = energy[:-1, :-1] + energy[1:, :-1] + energy[:-1, 1:] + energy[1:, 1:]  # [rows+1, cols+1]
-    inverse = 1.0 / np.sqrt(np.stack([blocks[:-1, :-1], blocks[1:, :-1], blocks[:-1, 1:], blocks[1:, 1:]]) + _EPS)
+    four = np.stack([blocks[:-1, :-1], blocks[1:, :-1], blocks[:-1, 1:], blocks[1:, 1:]])  # [4, rows, cols]
+    inverse = 1.0 / np.sqrt(four + _EPS)
 
     def normalise(hist: np.ndarray) -> np.ndarray:  # [B, rows, cols] -> [B, rows, cols]
         return np.minimum(hist[None] * inverse[:, None], _TRUNCATION).mean(axis=0)

@@ -92,7 +92,8 @@ class KCFTracker:
             geometries.append(geometry)
         return np.stack(stack) * self.window, geometries
 
-    def _gaussian_correlation(self, xf: np.ndarray, x_sq: np.ndarray, yf: np.ndarray, y_sq: float) -> np.ndarray:
+    def _gaussian_correlation(self, xf: np.ndarray, x_sq: np.ndarray, yf: np.ndarray,
+                              y_sq: float) -> np.ndarray:
         """Gaussian kernel between every cyclic shift of x and y, in the Fourier domain.
 
         Args:

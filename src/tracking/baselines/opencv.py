@@ -56,7 +56,8 @@ class OpenCVTracker:
         if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
             raise ValueError(f"OpenCVTracker.initialize: invalid initial box {box.tolist()}")
         # OpenCV takes an integer Rect; keep at least one pixel per side
-        rect = tuple(int(v) for v in (round(box[0]), round(box[1]), max(1, round(box[2])), max(1, round(box[3]))))
+        x, y, w, h = (int(round(v)) for v in box)
+        rect = (x, y, max(1, w), max(1, h))
         self._tracker = self._create(self._params)
         self._tracker.init(self._bgr(frames, self.modality), rect)
         self._box = box.copy()
