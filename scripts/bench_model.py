@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--vitb-iters", type=int, default=None,
                         help="timed passes at vitb_256 (default: --iters)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads (default: torch's choice); 1 is steadier on a shared CPU")
     parser.add_argument("--no-fps", action="store_true", help="parameters and FLOPs only")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from rich.progress import track
     from rich.table import Table
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     jobs = [(s, v) for s in args.sizes for v in args.variants]
     rows = []
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         row["flop_cut"] = row["gflops_off"] / row["gflops_on"]
         row["speedup"] = row["fps_on"] / row["fps_off"]
         rows.append(row)
+        del net
 
     header = ["size", "variant", "params (M)", "GFLOPs CE on", "GFLOPs CE off", "FLOP ratio off/on",
               "FPS CE on", "FPS CE off", "speedup on/off"]

@@ -255,7 +255,7 @@ def fmt(mean: float, std: float = math.nan, name: str = "") -> str:
         return "-"
     decimals = DECIMALS.get(name, 2)
     text = f"{mean:.{decimals}f}"
-    if name == "miss_count" and float(mean).is_integer():
+    if name == "miss_count" and float(mean).is_integer() and math.isnan(std):  # one run: a count
         text = str(int(mean))
     return text if math.isnan(std) else f"{text}±{std:.{decimals}f}"
 
@@ -430,17 +430,32 @@ def runs_csv(records: Sequence[Mapping[str, Any]], fps_key: str = "e2e") -> str:
 
 # -- plots --------------------------------------------------------------------------------------
 def write_plots(records: Iterable[Mapping[str, Any]], out_dir: Path) -> dict[str, Path]:
-    """Precision/success plots with every method and attribute radars, one set per dataset."""
+    """Precision/success plots with every method and MPR/MSR attribute radars (the methods that have
+    attributes: published raw results scored without them are left out), one set per dataset."""
     from src.metrics import plots
 
     written: dict[str, Path] = {}
     methods = group_methods(records)
     for dataset in dict.fromkeys(d for d, _ in methods):
-        trackers = {ascii_label(label(k, "methods")): m.mean_report() for (d, k), m in methods.items()
-                    if d == dataset and m.records[0].get("curves")}
-        if trackers:
-            for name, path in plots.save_plots(trackers, out_dir, prefix=f"{dataset}_").items():
-                written[f"{dataset}_{name}"] = path
+        reports = {ascii_label(label(k, "methods")): m.mean_report() for (d, k), m in methods.items()
+                   if d == dataset}
+        for kind in ("precision", "success"):
+            with_curve = {n: r for n, r in reports.items() if r["curves"].get(kind)}
+            if with_curve:
+                path = out_dir / f"{dataset}_{kind}.png"
+                plots.curve_plot(with_curve, kind, title=f"{kind.capitalize()} plot, {dataset}", path=path)
+                written[f"{dataset}_{kind}"] = path
+        with_attributes = {n: r for n, r in reports.items() if r["attributes"]}
+        for metric in ("MPR", "MSR"):
+            if with_attributes:
+                path = out_dir / f"{dataset}_radar_{metric}.png"
+                try:
+                    plots.attribute_radar(with_attributes, metric, title=f"{metric} per attribute, {dataset}",
+                                          path=path)
+                except ValueError as err:  # no attribute common to all of them
+                    log.warning("no %s radar for %s: %s", metric, dataset, err)
+                    continue
+                written[f"{dataset}_radar_{metric}"] = path
     return written
 
 

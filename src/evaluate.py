@@ -104,12 +104,9 @@ def _write_csv(path: Path, rows: list[Mapping[str, Any]]) -> None:
 
 
 def _plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Precision/success plots (and the attribute radar) of this run; [] when unavailable."""
-    try:
-        from src.metrics import plots
-    except ImportError:
-        log.warning("src.metrics.plots not available: no plots written")
-        return []
+    """Precision/success plots (and the attribute radar when the benchmark has attributes)."""
+    from src.metrics import plots
+
     try:
         return list(plots.save_plots({report["tracker"]: report}, out_dir).values())
     except Exception as error:  # noqa: BLE001  (a failing figure must not lose the scores)

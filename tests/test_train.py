@@ -201,3 +201,17 @@ def test_multirun_two_variants(data_root, tmp_path):
 @pytest.mark.slow
 def test_multirun_all_seven_variants(data_root, tmp_path):
     _check_sweep(_multirun(VARIANTS, data_root, tmp_path), VARIANTS)
+
+
+@pytest.mark.slow
+def test_tsf_single_experiment_sweeps_tsf_on_and_off(data_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "src.train", "experiment=tsf_single",
+           *tiny_overrides(data_root, tmp_path / "logs"), f"hydra.sweep.dir={sweep_dir}",
+           "hydra.sweep.subdir=${hydra.job.num}"]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    reports = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
+    assert sorted(r["tsf"] for r in reports) == [False, True]
+    assert {r["variant"] for r in reports} == {"single"}

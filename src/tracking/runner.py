@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,8 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
     failed: dict[str, str] = {}
 
     def fail(seq: Sequence, error: BaseException) -> None:
+        if isinstance(error, BrokenProcessPool):  # a worker died or could not build its tracker: not the data
+            raise RuntimeError(f"a tracking worker failed (while on {seq.name}): {error}") from error
         if not skip_bad:
             raise RuntimeError(f"tracking sequence {seq.name} failed: {error}") from error
         log.error("skipping sequence %s: %s", seq.name, error)

@@ -51,9 +51,10 @@ def template_mask_from_box(template_box: torch.Tensor | None, grid: int, mode: s
         return mask.flatten(1)
     box = template_box.detach().float()
     cx, cy, w, h = box.unbind(-1)
-    # the patch holding the box centre, clamped onto the grid
-    col = (cx * grid).floor().long().clamp(0, grid - 1)
-    row = (cy * grid).floor().long().clamp(0, grid - 1)
+    # the patch holding the box centre, clamped onto the grid; a centre exactly on a patch border
+    # goes to the lower patch, so a centred box picks OSTrack's (G_z - 1) // 2 like the no-box case
+    col = ((cx * grid).ceil().long() - 1).clamp(0, grid - 1)
+    row = ((cy * grid).ceil().long() - 1).clamp(0, grid - 1)
     center = torch.zeros(box.shape[0], grid, grid, dtype=torch.bool, device=box.device)
     center[torch.arange(box.shape[0], device=box.device), row, col] = True
     if mode == "center":

@@ -1,0 +1,231 @@
+"""src.compare: fixture metrics.json files -> the seed's table cells (values computed by hand below),
+the W&B summary run and group lookup, the Hydra entry point, and the results notebook."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+import src  # noqa: F401
+from src import compare
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
+
+
+def _report(tracker, *, variant=None, tsf=None, seed=None, mpr=0.5, msr=0.4, fps=10.0, sr=(0.9, 0.7, 0.3),
+            aor=0.8, ape=9.0, extreme=None, normal=None, attributes=True, dataset="synthetic"):
+    curves = {"precision": list(np.linspace(0, mpr + 0.1, 51).clip(0, 1)),
+              "success": list(np.linspace(msr + 0.3, 0, 21).clip(0, 1))}
+    subsets = {}
+    for name, values in (("extreme", extreme), ("normal", normal)):
+        if values is not None:
+            subsets[name] = dict(zip(("track_success", "max_ratio", "miss_count", "MPR", "MSR"), values))
+    return {
+        "tracker": tracker, "dataset": dataset, "protocol": "rgbt234",
+        "metrics": {"MPR": mpr, "MSR": msr, "SR@0.5": sr[0], "SR@0.75": sr[1], "SR@0.9": sr[2],
+                    "AOR": aor, "APE": ape, "track_success": 1.0, "max_ratio": 0.01, "miss_count": 0},
+        "fps": {"model": None if fps is None else fps * 2, "e2e": fps, "decode": 500.0},
+        "subsets": subsets,
+        "attributes": {"LI": {"MPR": mpr - 0.1, "MSR": msr - 0.1}, "TC": {"MPR": mpr, "MSR": msr},
+                       "HO": {"MPR": mpr - 0.2, "MSR": msr - 0.2}} if attributes else {},
+        "curves": curves,
+        "sequences": [{"name": "seq1", "MPR": mpr, "MSR": msr}],
+        "variant": variant, "tsf": tsf, "seed": seed,
+    }
+
+
+def write_fixture_runs(root: Path) -> Path:
+    """A study folder as `make ablate` leaves it: training runs (with their test/metrics.json), evaluate
+    runs of two baselines, a published tracker scored from raw results, and a run without scores."""
+    runs = {
+        # CMC* with two seeds: MPR 0.80 / 0.70, MSR 0.72 / 0.70, e2e FPS 20 / 30
+        "train/0_cmc_s1": _report("cmc", variant="cmc", tsf=True, seed=1, mpr=0.80, msr=0.72, fps=20.0,
+                                  extreme=(1.0, 0.010, 0, 0.90, 0.85), normal=(1.0, 0.004, 0, 0.99, 0.99)),
+        "train/1_cmc_s2": _report("cmc", variant="cmc", tsf=True, seed=2, mpr=0.70, msr=0.70, fps=30.0,
+                                  extreme=(0.5, 0.030, 2, 0.80, 0.75), normal=(1.0, 0.006, 1, 0.97, 0.95)),
+        "train/2_cmc_cmc_s1": _report("cmc_cmc", variant="cmc_cmc", tsf=True, seed=1, mpr=0.75, msr=0.68,
+                                      fps=17.5, extreme=(1.0, 0.0112, 0, 0.92, 0.85)),
+        # single-modal, TSF off (before) and on (after), two seeds each
+        "train/3_single_off_s1": _report("single", variant="single", tsf=False, seed=1, sr=(0.95, 0.70, 0.40),
+                                         aor=0.83, ape=9.50, extreme=(0.0, 0.0312, 1, 0.69, 0.44)),
+        "train/4_single_off_s2": _report("single", variant="single", tsf=False, seed=2, sr=(0.95, 0.78, 0.36),
+                                         aor=0.83, ape=9.64),
+        "train/5_single_on_s1": _report("single", variant="single", tsf=True, seed=1, sr=(0.95, 0.85, 0.45),
+                                        aor=0.86, ape=6.71, extreme=(0.0, 0.0312, 1, 0.69, 0.44)),
+        "train/6_single_on_s2": _report("single", variant="single", tsf=True, seed=2, sr=(0.95, 0.85, 0.45),
+                                        aor=0.86, ape=6.71, extreme=(0.0, 0.0300, 3, 0.71, 0.46)),
+        "baselines/csrt": _report("csrt", mpr=0.62, msr=0.55, fps=40.0),
+        "baselines/kcf_rgbt": _report("kcf_rgbt", mpr=0.46, msr=0.40, fps=80.0),
+        "published/MDNet+RGBT": _report("MDNet+RGBT", mpr=0.72, msr=0.62, fps=None, attributes=False),
+    }
+    for name, report in runs.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(report))
+        if name.startswith("train/"):  # the training run's own test evaluation: the same scores
+            (folder / "test").mkdir()
+            (folder / "test" / "metrics.json").write_text(json.dumps({**report, "variant": None}))
+    (root / "train" / "7_no_test").mkdir()
+    (root / "train" / "7_no_test" / "metrics.json").write_text(json.dumps({"variant": "cmc1", "metrics": {}}))
+    return root
+
+
+@pytest.fixture
+def study(tmp_path):
+    return write_fixture_runs(tmp_path / "study")
+
+
+def _cells(table):
+    return {(row, col): table.cells[i][j]
+            for i, row in enumerate(table.index) for j, col in enumerate(table.columns)}
+
+
+def test_collects_each_run_once(study):
+    records = compare.collect([study])
+    assert len(records) == 10  # 7 training runs (test/ copies skipped), 3 others, the empty one skipped
+    assert not any("/test/" in r["path"] for r in records)
+    methods = compare.group_methods(records)
+    assert {key: len(m.records) for (_, key), m in methods.items()} == {
+        "cmc": 2, "cmc_cmc": 1, "single w/o TSF": 2, "single": 2, "csrt": 1, "kcf_rgbt": 1, "MDNet+RGBT": 1}
+
+
+def test_methods_table_cells(study):
+    tables = {t.name: t for t in compare.build_tables(compare.collect([study]))}
+    table = tables["methods"]
+    # others by MSR (MDNet+RGBT 0.62, CSR-DCF 0.55, KCF+RGBT 0.40), then our variants, Ours* last
+    assert table.columns == ["MDNet+RGBT", "CSR-DCF", "KCF+RGBT", "单模", "CMC+CMC", "单模 w/o TSF", "Ours*"]
+    assert table.index == ["MPR", "MSR", "FPS"]
+    cells = _cells(table)
+    # CMC*: MPR mean(0.80, 0.70) = 0.75, sample std sqrt(2 * 0.05^2 / 1) = 0.0707
+    assert cells[("MPR", "Ours*")] == "0.75±0.07"
+    assert cells[("MSR", "Ours*")] == "0.71±0.01"      # mean(0.72, 0.70), std 0.0141
+    assert cells[("FPS", "Ours*")] == "25.00±7.07"     # e2e: mean(20, 30), std 7.071
+    assert cells[("MPR", "CSR-DCF")] == "0.62"         # one run: no spread
+    assert cells[("FPS", "MDNet+RGBT")] == "-"         # published results: no timing
+    assert cells[("FPS", "KCF+RGBT")] == "80.00"
+
+
+def test_ablation_table_keeps_the_seed_order(study):
+    table = {t.name: t for t in compare.build_tables(compare.collect([study]))}["ablation"]
+    assert table.columns == ["CMC+CMC", "CMC*"]
+    assert _cells(table)[("MSR", "CMC+CMC")] == "0.68"
+    assert _cells(table)[("FPS", "CMC+CMC")] == "17.50"
+
+
+def test_tsf_table_cells(study):
+    table = {t.name: t for t in compare.build_tables(compare.collect([study]))}["tsf"]
+    assert table.index == ["synthetic"]
+    cells = dict(zip(compare.TSF_COLUMNS, table.cells[0]))
+    # SR@0.5 0.95 -> 0.95: equal, so no change printed (as the seed's "0.95/0.95")
+    assert cells["SR@0.5"] == "0.95±0.00/0.95±0.00"
+    # SR@0.75: before mean(0.70, 0.78) = 0.74 (std 0.0566), after 0.85: +14.86 % -> "+15%"
+    assert cells["SR@0.75"] == "0.74±0.06/0.85±0.00(+15%)"
+    # SR@0.9: before mean(0.40, 0.36) = 0.38 (std 0.0283), after 0.45: +18.4 % -> "+18%"
+    assert cells["SR@0.9"] == "0.38±0.03/0.45±0.00(+18%)"
+    # AOR 0.83 -> 0.86: +3.61 % -> "+3.6%"
+    assert cells["AOR"] == "0.83±0.00/0.86±0.00(+3.6%)"
+    # APE mean(9.50, 9.64) = 9.57 (std 0.099) -> 6.71: -29.9 % -> "-30%"
+    assert cells["APE"] == "9.57±0.10/6.71±0.00(-30%)"
+
+
+def test_robustness_tables(study):
+    tables = {t.name: t for t in compare.build_tables(compare.collect([study]))}
+    extreme = tables["extreme"]
+    assert extreme.columns == ["单模", "CMC+CMC", "CMC*"]
+    assert extreme.index == ["track_success", "max_ratio", "miss_count", "MPR", "MSR"]
+    cells = _cells(extreme)
+    assert cells[("track_success", "单模")] == "0.00±0.00"
+    assert cells[("max_ratio", "单模")] == "0.0306±0.0008"    # mean(0.0312, 0.0300), std 0.000849
+    assert cells[("miss_count", "单模")] == "2.0±1.4"         # mean(1, 3), std 1.414
+    assert cells[("track_success", "CMC*")] == "0.75±0.35"    # mean(1.0, 0.5), std 0.354
+    assert cells[("max_ratio", "CMC+CMC")] == "0.0112"
+    assert cells[("miss_count", "CMC+CMC")] == "0"
+    normal = tables["normal"]
+    assert normal.columns == ["CMC*"]  # only CMC* has a normal subset in the fixture
+    assert _cells(normal)[("MSR", "CMC*")] == "0.97±0.03"
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    (0.98, 0.99, "(+1%)"), (0.74, 0.85, "(+15%)"), (0.83, 0.86, "(+3.6%)"), (9.57, 6.71, "(-30%)"),
+    (0.58, 0.53, "(-8.6%)"), (0.0, 0.5, ""),
+])
+def test_relative_change_as_the_seed_prints_it(before, after, expected):
+    assert compare.relative_change(before, after) == expected
+
+
+def test_outputs_and_plots(study, tmp_path):
+    records = compare.collect([study])
+    tables, figures = compare.write_outputs(records, tmp_path / "out")
+    out = tmp_path / "out"
+    for t in tables:
+        assert (out / f"{t.name}.md").read_text().startswith("### ")
+        header = (out / f"{t.name}.csv").read_text().splitlines()[0]
+        assert header == "," + ",".join(t.columns)
+    assert "| MPR | " in (out / "tables.md").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic"]["CMC*"]["MPR"] == pytest.approx({"mean": 0.75, "std": 0.0707107, "n": 2})
+    assert summary["synthetic"]["CMC*"]["seeds"] == [1, 2]
+    assert len((out / "runs.csv").read_text().splitlines()) == 1 + len(records)
+    expected = {"synthetic_precision", "synthetic_success", "synthetic_radar_MPR", "synthetic_radar_MSR"}
+    assert expected <= set(figures)
+    assert all(p.stat().st_size > 1000 for p in figures.values())
+
+
+def test_hydra_entry_point_and_wandb_summary(study, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    out = tmp_path / "compare"
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="compare", overrides=[f"inputs=[{study}]", f"output_dir={out}",
+                                                         "summary_group=study_fixture", "wandb_mode=offline"])
+    tables = compare.run(cfg)
+    assert {t.name for t in tables} == {"methods", "ablation", "tsf", "extreme", "normal"}
+    run_files = list(out.rglob("offline-run-*/run-*.wandb"))
+    assert len(run_files) == 1
+    assert compare._wandb_run_group(run_files[0]) == "study_fixture"
+
+
+def test_wandb_group_finds_offline_training_runs(study, tmp_path, monkeypatch):
+    """A training run keeps its W&B folder in its run directory: the group leads to its metrics.json."""
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = study / "train" / "0_cmc_s1"
+    run = wandb.init(project="rgbt-cmc", group="ablation_dual", dir=str(run_dir), mode="offline")
+    wandb.finish()
+    assert run is not None
+    files = compare.find_wandb_group("ablation_dual", study)
+    assert files == [run_dir / "metrics.json"]
+    assert compare.find_wandb_group("another_group", study) == []
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        compare.find_metrics_files([tmp_path / "missing"])
+    bad = tmp_path / "metrics.json"
+    bad.write_text('{"metrics": {"MPR": 0.5},\n oops}')
+    with pytest.raises(ValueError, match=r"metrics.json: not valid JSON \(line 2\)"):
+        compare.load_record(bad)
+
+
+def test_results_notebook_runs_on_a_fixture_study(study, tmp_path):
+    """notebooks/results.ipynb executes top to bottom on a compare output folder."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    out = tmp_path / "compare"
+    compare.write_outputs(compare.collect([study]), out)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    os.environ["RESULTS_DIR"] = str(out)
+    try:
+        NotebookClient(notebook, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    finally:
+        del os.environ["RESULTS_DIR"]
+    text = json.dumps([c.get("outputs", []) for c in notebook.cells])
+    assert "Ours*" in text and "image/png" in text
