@@ -9,7 +9,8 @@ the variant reads (dual-modal variants run both modalities through the backbone)
 come from ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2 FLOPs),
 counted with the math attention kernel because the counter does not see the fused CPU
 kernels. FPS times ``net(...)`` under ``torch.inference_mode`` with the real kernels: the
-median of ``--iters`` timed calls after ``--warmup`` calls. "CE off" runs with keep ratio 1.
+median of ``--iters`` timed calls after ``--warmup`` calls, CE on and CE off (keep ratio 1)
+alternating call by call.
 Networks are built from the composed Hydra config (``model=<size> +variant=<name>``), random
 weights.
 """
@@ -58,15 +59,18 @@ def count_flops(net, inputs: dict, keep_ratio: float | None) -> int:
     return counter.get_total_flops()
 
 
-def time_fps(net, inputs: dict, keep_ratio: float | None, warmup: int, iters: int) -> float:
-    times = []
+def time_fps(net, inputs: dict, ratios: dict, warmup: int, iters: int) -> dict:
+    """FPS per keep-ratio setting; the settings alternate call by call, so a load change on a
+    shared machine hits CE on and CE off alike."""
+    times = {tag: [] for tag in ratios}
     with torch.inference_mode():
         for i in range(warmup + iters):
-            t0 = time.perf_counter()
-            net(**inputs, keep_ratio=keep_ratio)
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
-    return 1.0 / statistics.median(times)
+            for tag, ratio in ratios.items():
+                t0 = time.perf_counter()
+                net(**inputs, keep_ratio=ratio)
+                if i >= warmup:
+                    times[tag].append(time.perf_counter() - t0)
+    return {tag: 1.0 / statistics.median(t) for tag, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -99,10 +103,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         params = sum(p.numel() for p in net.parameters())
         iters = args.vitb_iters if (size == "vitb_256" and args.vitb_iters) else args.iters
         row = {"size": size, "variant": variant, "params_M": params / 1e6}
-        for tag, ratio in (("on", None), ("off", 1.0)):
+        ratios = {"on": None, "off": 1.0}
+        fps = {} if args.no_fps else time_fps(net, inputs, ratios, args.warmup, iters)
+        for tag, ratio in ratios.items():
             row[f"gflops_{tag}"] = count_flops(net, inputs, ratio) / 1e9
-            fps = float("nan") if args.no_fps else time_fps(net, inputs, ratio, args.warmup, iters)
-            row[f"fps_{tag}"] = fps
+            row[f"fps_{tag}"] = fps.get(tag, float("nan"))
         row["flop_cut"] = row["gflops_off"] / row["gflops_on"]
         row["speedup"] = row["fps_on"] / row["fps_off"]
         rows.append(row)
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for r in rows:
         cells = [r["size"], r["variant"], f"{r['params_M']:.2f}", f"{r['gflops_on']:.2f}",
                  f"{r['gflops_off']:.2f}", f"{r['flop_cut']:.2f}x",
-                 f"{r['fps_on']:.1f}", f"{r['fps_off']:.1f}", f"{r['speedup']:.2f}x"]
+                 f"{r['fps_on']:.3g}", f"{r['fps_off']:.3g}", f"{r['speedup']:.2f}x"]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     Console(width=200).print(table)

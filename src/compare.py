@@ -104,7 +104,7 @@ def _wandb_run_group(path: Path) -> str | None:
     """
     from wandb.proto import wandb_internal_pb2
 
-    data, pos, pending = path.read_bytes(), 7, b""
+    data, pos, pending, group = path.read_bytes(), 7, b"", None
     while pos + 7 <= len(data):
         if 32768 - pos % 32768 < 7:  # block trailer padding
             pos += 32768 - pos % 32768
@@ -119,9 +119,9 @@ def _wandb_run_group(path: Path) -> str | None:
         payload, pending = (pending + chunk if kind == 4 else chunk), b""
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
-        if record.WhichOneof("record_type") == "run":
-            return record.run.run_group or None
-    return None
+        if record.WhichOneof("record_type") == "run" and record.run.run_group:
+            group = record.run.run_group  # a run may be recorded more than once: the last says
+    return group
 
 
 def find_wandb_group(group: str, root: str | Path) -> list[Path]:

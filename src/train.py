@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import hydra
 import lightning as L
 import torch
@@ -92,7 +93,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         if checkpoint.best_model_score is not None and checkpoint.monitor:
             metrics[checkpoint.monitor] = to_float(checkpoint.best_model_score)
     if not best:
-        best = next((c.last_model_path for c in trainer.checkpoint_callbacks if c.last_model_path), "")
+        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path), "")
 
     if trainer.is_global_zero:  # under `strategy=ddp` every rank runs this function
         payload: dict[str, Any] = {}
@@ -135,6 +136,10 @@ def main(cfg: DictConfig) -> float | None:
         torch.set_float32_matmul_precision("medium")
     if cfg.get("cpu_threads"):  # the application's choice, made once at its entry point
         torch.set_num_threads(int(cfg.cpu_threads))
+    # OpenCV in this process (validation tracking crops) must not start its thread pool: dataloader
+    # workers forked afterwards would deadlock in cv2.setNumThreads (seen with persistent workers
+    # off and with sample images drawn by OpenCV)
+    cv2.setNumThreads(1)
     metrics, _ = train(cfg)
     name = cfg.get("optimized_metric")
     if not name:

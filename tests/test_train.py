@@ -136,7 +136,8 @@ def test_same_seed_same_losses(data_root, tmp_path):
 
 def test_resume_from_last_matches_uninterrupted_run(data_root, tmp_path):
     probe = "+callbacks.probe._target_=tests.test_train.StepProbe"
-    common = ["logger=csv", "test=false", "model.optimizer.lr=0.01", probe]
+    # validation every 2nd epoch: the first run's last.ckpt must come from the end of its training epoch
+    common = ["logger=csv", "test=false", "model.optimizer.lr=0.01", "trainer.check_val_every_n_epoch=2", probe]
     StepProbe.seen.clear()
     # interrupted: one epoch (2 steps), then `ckpt_path=last` continues to two epochs
     run_train(make_cfg(data_root, tmp_path / "a", "first", *common, "trainer.max_epochs=1"))

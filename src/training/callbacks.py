@@ -1,11 +1,14 @@
-"""Training callbacks: per-epoch reseeding (exact resume) and sample images for W&B."""
+"""Training callbacks: per-epoch reseeding (exact resume) and sample images for W&B.
+
+No OpenCV here: these run in the training process, and OpenCV's thread pool, once started in a
+process, deadlocks dataloader workers forked from it later (they call ``cv2.setNumThreads``).
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
@@ -41,18 +44,26 @@ def _denormalize(image: torch.Tensor) -> np.ndarray:
 
 
 def _score_image(score: torch.Tensor, size: int) -> np.ndarray:
-    """``[Hf, Wf]`` score map in [0, 1] -> ``[size, size, 3]`` uint8 RGB heat image."""
-    array = (score.detach().float().cpu().numpy().clip(0, 1) * 255).astype(np.uint8)
-    array = cv2.resize(array, (size, size), interpolation=cv2.INTER_NEAREST)
-    return cv2.cvtColor(cv2.applyColorMap(array, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    """``[Hf, Wf]`` score map in [0, 1] -> ``[size, size, 3]`` uint8 RGB heat image (nearest upsampling)."""
+    from matplotlib import colormaps
+
+    array = score.detach().float().cpu().numpy().clip(0, 1)
+    cells = max(1, size // array.shape[0])
+    array = np.repeat(np.repeat(array, cells, axis=0), cells, axis=1)
+    heat = np.zeros((size, size), np.float32)
+    heat[: array.shape[0], : array.shape[1]] = array[:size, :size]
+    return (colormaps["jet"](heat)[..., :3] * 255).astype(np.uint8)
 
 
 def _draw_box(image: np.ndarray, box_cxcywh: torch.Tensor, color: tuple[int, int, int]) -> np.ndarray:
+    """Draw a 1-px rectangle (``cxcywh`` normalised to the image) into a copy of ``image``."""
     size = image.shape[0]
     cx, cy, w, h = (float(v) * size for v in box_cxcywh)
-    image = np.ascontiguousarray(image)
-    cv2.rectangle(image, (round(cx - w / 2), round(cy - h / 2)), (round(cx + w / 2), round(cy + h / 2)),
-                  color, 1)
+    x1, y1 = (int(np.clip(round(v), 0, size - 1)) for v in (cx - w / 2, cy - h / 2))
+    x2, y2 = (int(np.clip(round(v), 0, size - 1)) for v in (cx + w / 2, cy + h / 2))
+    image = image.copy()
+    image[y1, x1:x2 + 1] = image[y2, x1:x2 + 1] = color
+    image[y1:y2 + 1, x1] = image[y1:y2 + 1, x2] = color
     return image
 
 
@@ -97,7 +108,9 @@ class SampleImages(Callback):
         image = render_samples(batch, out, self.count)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"epoch_{trainer.current_epoch:03d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        from matplotlib import image as mpimg
+
+        mpimg.imsave(path, image)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("samples", images=[image], step=trainer.global_step,
