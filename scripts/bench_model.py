@@ -18,6 +18,7 @@ weights.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -46,10 +47,15 @@ def compose_net(size: str, variant: str) -> dict:
     return OmegaConf.to_container(cfg.model.net, resolve=True)
 
 
-def frame_inputs(cfg: dict) -> dict:
+def frame_inputs(cfg: dict, device: str = "cpu") -> dict:
     z, x = cfg["template_size"], cfg["search_size"]
-    return {"template_visible": torch.randn(1, 3, z, z), "search_visible": torch.randn(1, 3, x, x),
-            "template_infrared": torch.randn(1, 3, z, z), "search_infrared": torch.randn(1, 3, x, x)}
+    shapes = {"template_visible": z, "search_visible": x, "template_infrared": z, "search_infrared": x}
+    return {k: torch.randn(1, 3, s, s, device=device) for k, s in shapes.items()}
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def count_flops(net, inputs: dict, keep_ratio: float | None) -> int:
@@ -59,15 +65,20 @@ def count_flops(net, inputs: dict, keep_ratio: float | None) -> int:
     return counter.get_total_flops()
 
 
-def time_fps(net, inputs: dict, ratios: dict, warmup: int, iters: int) -> dict:
+def time_fps(net, inputs: dict, ratios: dict, warmup: int, iters: int, device: str = "cpu",
+             amp: str | None = None) -> dict:
     """FPS per keep-ratio setting; the settings alternate call by call, so a load change on a
     shared machine hits CE on and CE off alike."""
     times = {tag: [] for tag in ratios}
-    with torch.inference_mode():
+    autocast = (torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if amp == "bf16"
+                else contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
         for i in range(warmup + iters):
             for tag, ratio in ratios.items():
+                _sync(device)
                 t0 = time.perf_counter()
                 net(**inputs, keep_ratio=ratio)
+                _sync(device)
                 if i >= warmup:
                     times[tag].append(time.perf_counter() - t0)
     return {tag: 1.0 / statistics.median(t) for tag, t in times.items()}
@@ -83,6 +94,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="timed passes at vitb_256 (default: --iters)")
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads (default: torch's choice); 1 is steadier on a shared CPU")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (FLOPs are counted on it too)")
+    parser.add_argument("--amp", choices=["bf16"], default=None, help="time under bf16 autocast")
     parser.add_argument("--no-fps", action="store_true", help="parameters and FLOPs only")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
@@ -98,13 +111,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for size, variant in track(jobs, description="benchmarking", transient=True):
         cfg = compose_net(size, variant)
-        net = build_network(cfg).eval()
-        inputs = frame_inputs(cfg)
+        net = build_network(cfg).eval().to(args.device)
+        inputs = frame_inputs(cfg, args.device)
         params = sum(p.numel() for p in net.parameters())
         iters = args.vitb_iters if (size == "vitb_256" and args.vitb_iters) else args.iters
         row = {"size": size, "variant": variant, "params_M": params / 1e6}
         ratios = {"on": None, "off": 1.0}
-        fps = {} if args.no_fps else time_fps(net, inputs, ratios, args.warmup, iters)
+        fps = {} if args.no_fps else time_fps(net, inputs, ratios, args.warmup, iters, args.device, args.amp)
         for tag, ratio in ratios.items():
             row[f"gflops_{tag}"] = count_flops(net, inputs, ratio) / 1e9
             row[f"fps_{tag}"] = fps.get(tag, float("nan"))
@@ -115,7 +128,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     header = ["size", "variant", "params (M)", "GFLOPs CE on", "GFLOPs CE off", "FLOP ratio off/on",
               "FPS CE on", "FPS CE off", "speedup on/off"]
-    table = Table(title=f"bench_model: batch 1, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    where = args.device if args.device != "cpu" else f"cpu, {torch.get_num_threads()} threads"
+    table = Table(title=f"bench_model: batch 1, {where}, {args.amp or 'fp32'}, torch {torch.__version__}")
     for h in header:
         table.add_column(h, justify="right")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -297,3 +297,29 @@ def test_tracker_on_gpu_matches_cpu():
     for seed in range(3):
         f = random_frames(cpu.modalities, seed=seed)
         np.testing.assert_allclose(gpu.track(f), cpu.track(f), atol=1e-2)
+
+
+def test_tracker_inputs_equal_the_training_pipeline(tiny_synthetic_root):
+    """The network must see at test time what it saw in training: for the same frames and boxes
+    (no jitter, no augmentation) the tracker's template, search and template_box inputs equal the
+    training pipeline's (src/data/transforms.py)."""
+    from src.data.processing import read_image
+    from src.data.transforms import Augmentation, Jitter, PairProcessing
+
+    sequences, _ = read_sequences(tiny_synthetic_root)
+    seq = sequences[0]
+    tracker = OSTrackTracker(tiny_net("cmc"))
+    processing = PairProcessing(template_size=32, search_size=64, search_jitter=Jitter(0.0, 0.0),
+                                augmentation=Augmentation(0.0, 0.0, 0.0))
+    first = {m: read_image(seq.frames[m][0]) for m in seq.modalities}
+    second = {m: read_image(seq.frames[m][1]) for m in seq.modalities}
+    box = seq.boxes[VISIBLE][0]
+    # the tracker searches around the previous box, so that is the training search box here
+    sample = processing(first, box, second, box, np.random.default_rng(0))
+    assert sample is not None
+    tracker.initialize(first, box)
+    tracker.track(second)
+    for m in tracker.modalities:
+        assert torch.allclose(tracker._template[m][0], sample[f"template_{m}"], atol=1e-5)
+        assert torch.allclose(tracker._search[m][0], sample[f"search_{m}"], atol=1e-5)
+    assert torch.allclose(tracker._template_box[0], sample["template_box"], atol=1e-6)
