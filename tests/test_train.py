@@ -137,7 +137,8 @@ def test_same_seed_same_losses(data_root, tmp_path):
 def test_resume_from_last_matches_uninterrupted_run(data_root, tmp_path):
     probe = "+callbacks.probe._target_=tests.test_train.StepProbe"
     # validation every 2nd epoch: the first run's last.ckpt must come from the end of its training epoch
-    common = ["logger=csv", "test=false", "model.optimizer.lr=0.01", "trainer.check_val_every_n_epoch=2", probe]
+    common = ["logger=csv", "test=false", "model.optimizer.lr=0.01", "trainer.check_val_every_n_epoch=2",
+              probe]
     StepProbe.seen.clear()
     # interrupted: one epoch (2 steps), then `ckpt_path=last` continues to two epochs
     run_train(make_cfg(data_root, tmp_path / "a", "first", *common, "trainer.max_epochs=1"))
@@ -159,6 +160,7 @@ def test_resume_from_last_matches_uninterrupted_run(data_root, tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow  # two spawned processes each import torch and Lightning: ~1 min here
 def test_ddp_sim_two_processes(data_root, tmp_path):
     cfg = make_cfg(data_root, tmp_path, "ddp", "trainer=ddp_sim", "logger=csv", "test=false",
                    "data.samples_per_epoch=8")

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
@@ -115,7 +116,8 @@ def print_results_table(report: Mapping, title: str) -> None:
     rows = [("all", metrics)] + list((report.get("subsets") or {}).items())
     for name, values in rows:
         table.add_row(name, *[_fmt(values.get(k)) for k in keys])
-    Console().print(table)
+    # a log file or pipe gets a fixed wide table instead of rich's 80-column fallback
+    Console(width=None if sys.stdout.isatty() else 150).print(table)
 
 
 def _fmt(value: Any) -> str:

@@ -11,6 +11,7 @@ model update. Parameters default to the paper's HOG setting (padding 1.5, kernel
 feature channels of both modalities are concatenated, so one kernel correlates them jointly.
 
 Everything runs on real FFTs (``rfft2``) over ``[S, C, N, N]`` feature stacks, S = search scales:
+the crops are cut one per scale (S is 1 or 3), then filtering, kernels and responses are batched, with
 no Python loop over scales, channels or pixels. Our window is square (side ``sqrt(w h) (1 +
 padding)``, the crop geometry the rest of the suite uses), resampled to ``cells * cell_size``
 pixels, so the FFT size is fixed whatever the target size (as OpenCV's KCF does with its
