@@ -1,0 +1,278 @@
+"""The LightningDataModule: training pairs, validation pairs, and sequences for tracking.
+
+Determinism: every sample is drawn from its own generator seeded by ``(seed, stream, key)``,
+where ``key`` runs over ``[epoch * samples, (epoch + 1) * samples)``; the keys are handed out by
+the sampler in the main process, so the batches are the same whatever ``num_workers`` is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from src.data import open_benchmark
+from src.data.processing import ImageReadError, read_image
+from src.data.sampler import CausalPairSampler
+from src.data.sequence import INFRARED, VISIBLE, Sequence
+from src.data.transforms import Augmentation, Jitter, PairProcessing
+
+log = logging.getLogger(__name__)
+
+TRAIN_STREAM, VAL_STREAM = 0, 1
+
+
+class EpochKeySampler(Sampler[int]):
+    """Yields ``epoch * length + i`` for ``i < length``: fresh pairs every epoch, reproducible from
+    the seed. ``epoch_fn`` gives the epoch being started (the trainer's ``current_epoch``, so a
+    resumed run replays exactly the pairs an uninterrupted one would see); without it a counter
+    of ``__iter__`` calls is used. ``fixed=True`` always yields epoch 0's keys (validation)."""
+
+    def __init__(self, length: int, epoch_fn=None, fixed: bool = False):
+        self.length = int(length)
+        self.epoch_fn = epoch_fn
+        self.fixed = fixed
+        self.calls = 0
+
+    def current_epoch(self) -> int:
+        if self.fixed:
+            return 0
+        epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        return self.calls if epoch is None else int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        start = self.current_epoch() * self.length
+        self.calls += 1
+        return iter(range(start, start + self.length))
+
+    def __len__(self) -> int:
+        return self.length
+
+
+class PairDataset(Dataset):
+    """Training pairs drawn from sequences. ``dataset[key]`` is deterministic in ``(seed, key)``.
+
+    Returns a dict of tensors: ``template_visible``/``template_infrared`` ``[3, Hz, Wz]``,
+    ``search_visible``/``search_infrared`` ``[3, Hx, Wx]``, ``template_box``/``search_box`` ``[4]``
+    (cxcywh, normalised to the crop), ``heatmap`` ``[Hx/16, Wx/16]``.
+    """
+
+    def __init__(
+        self,
+        sequences: list[Sequence],
+        processing: PairProcessing,
+        seed: int,
+        stream: int,
+        length: int,
+        modalities: tuple[str, ...] = (VISIBLE, INFRARED),
+        max_gap: int = 30,
+        max_tries: int = 20,
+    ):
+        self.sequences = sequences
+        self.sampler = CausalPairSampler(sequences, max_gap=max_gap)
+        self.processing = processing
+        self.seed = int(seed)
+        self.stream = stream
+        self.length = int(length)
+        self.modalities = tuple(modalities)
+        self.max_tries = max_tries
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _frames(self, sequence: Sequence, index: int) -> dict[str, np.ndarray]:
+        images = {VISIBLE: read_image(sequence.frames[VISIBLE][index])}
+        if INFRARED in self.modalities:
+            # single-modal data: the infrared slots carry the visible crops (the network ignores them)
+            if INFRARED in sequence.frames:
+                images[INFRARED] = read_image(sequence.frames[INFRARED][index])
+            else:
+                images[INFRARED] = images[VISIBLE]
+        return images
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.stream, int(key)])
+        for _ in range(self.max_tries):
+            seq_index, z_index, x_index = self.sampler.sample(rng)
+            sequence = self.sequences[seq_index]
+            try:
+                template, search = self._frames(sequence, z_index), self._frames(sequence, x_index)
+            except ImageReadError as error:
+                raise ImageReadError(f"{error} (sequence {sequence.name})") from None
+            boxes = sequence.boxes[VISIBLE]
+            sample = self.processing(template, boxes[z_index], search, boxes[x_index], rng)
+            if sample is not None:
+                if INFRARED not in self.modalities:  # keep the batch keys the contract names
+                    for part in ("template", "search"):
+                        sample[f"{part}_{INFRARED}"] = sample[f"{part}_{VISIBLE}"]
+                return sample
+        raise RuntimeError(
+            f"no valid training pair after {self.max_tries} draws (key {key}); "
+            f"are the boxes far too small or outside the frames?"
+        )
+
+
+def _init_worker(worker_id: int) -> None:
+    # samples carry their own generators (no seeding needed); one OpenCV thread per worker, as
+    # the workers already run in parallel
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+class TrackingDataModule(L.LightningDataModule):
+    """Training/validation pairs and tracking sequences for one benchmark (a ``conf/data`` config).
+
+    The benchmark keys (``name``, ``root``, ``splits``, ``generate``, ``reader``) say what to open
+    (``src.data.open_benchmark``); ``dataset``/``protocol`` are for result tables and scoring.
+    Pipeline keys: ``batch_size``, ``num_workers``, ``samples_per_epoch``, ``val_samples`` (validation
+    pairs, the same every epoch), ``max_gap``, ``template_factor``, ``search_factor``,
+    ``template_jitter``/``search_jitter`` (``{center, scale}``), ``augmentation``
+    (``{hflip, brightness, grayscale}``), ``heatmap_stride``. ``template_size``, ``search_size``,
+    ``modalities`` and ``seed`` come from the training config.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        splits: Mapping | None = None,
+        dataset: str | None = None,
+        protocol: str | None = None,
+        generate: Mapping | None = None,
+        reader: Mapping | None = None,
+        template_size: int = 128,
+        search_size: int = 256,
+        modalities: list[str] | tuple[str, ...] = (VISIBLE, INFRARED),
+        seed: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        samples_per_epoch: int = 2048,
+        val_samples: int = 256,
+        max_gap: int = 30,
+        template_factor: float = 2.0,
+        search_factor: float = 4.0,
+        template_jitter: Mapping | None = None,
+        search_jitter: Mapping | None = None,
+        augmentation: Mapping | None = None,
+        heatmap_stride: int = 16,
+        pin_memory: bool = False,
+        persistent_workers: bool = True,
+        worker_context: str = "spawn",
+    ):
+        super().__init__()
+        self.benchmark = {
+            "name": name,
+            "root": str(root),
+            "splits": dict(splits or {}),
+            "generate": dict(generate) if generate is not None else None,
+            "reader": dict(reader or {}),
+        }
+        self.dataset_name = dataset or name
+        self.protocol = protocol
+        self.modalities = tuple(modalities)
+        unknown = set(self.modalities) - {VISIBLE, INFRARED}
+        if unknown:
+            raise ValueError(f"modalities: unknown {sorted(unknown)} (expected visible / infrared)")
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.samples_per_epoch = int(samples_per_epoch)
+        self.val_samples = int(val_samples)
+        self.max_gap = int(max_gap)
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.worker_context = worker_context
+        self.processing = PairProcessing(
+            template_size=int(template_size),
+            search_size=int(search_size),
+            template_factor=float(template_factor),
+            search_factor=float(search_factor),
+            template_jitter=Jitter(**dict(template_jitter or {})),
+            search_jitter=Jitter(**dict(search_jitter or {"center": 3.0, "scale": 0.25})),
+            augmentation=Augmentation(**dict(augmentation or {})),
+            heatmap_stride=int(heatmap_stride),
+        )
+        self._sequences: dict[str, list[Sequence]] = {}
+        self._subsets: dict[str, dict[str, list[str]]] = {}
+
+    # -- benchmark access ----------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Generate the synthetic benchmark if the config asks for it (rank 0 only, once)."""
+        if self.benchmark["generate"] is not None:
+            from src.data import synthetic
+
+            synthetic.ensure(self.benchmark["root"], self.benchmark["generate"])
+
+    def reader(self, split: str):
+        return open_benchmark(self.benchmark, split)
+
+    def sequences(self, split: str) -> list[Sequence]:
+        """The sequences of a stage (``train``, ``val``, ``test``), read once and cached."""
+        if split not in self._sequences:
+            reader = self.reader(split)
+            self._sequences[split] = reader.sequences()
+            self._subsets[split] = reader.subsets()
+        return self._sequences[split]
+
+    def subsets(self, split: str) -> dict[str, list[str]]:
+        self.sequences(split)
+        return self._subsets[split]
+
+    # -- loaders -------------------------------------------------------------------------
+    @cached_property
+    def train_dataset(self) -> PairDataset:
+        return PairDataset(
+            self.sequences("train"),
+            self.processing,
+            self.seed,
+            TRAIN_STREAM,
+            self.samples_per_epoch,
+            self.modalities,
+            self.max_gap,
+        )
+
+    @cached_property
+    def val_dataset(self) -> PairDataset:
+        return PairDataset(
+            self.sequences("val"),
+            self.processing,
+            self.seed,
+            VAL_STREAM,
+            self.val_samples,
+            self.modalities,
+            self.max_gap,
+        )
+
+    def _loader(self, dataset: PairDataset, sampler: Sampler) -> DataLoader:
+        workers = self.num_workers
+        # spawned, not forked, workers: a forked child can deadlock inside OpenCV or OpenMP when
+        # the parent has used their thread pools (seen here as a hung DataLoader); spawning
+        # costs a few seconds of imports once per loader (persistent_workers keeps them)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.pin_memory,
+            drop_last=False,
+            worker_init_fn=_init_worker,
+            persistent_workers=self.persistent_workers and workers > 0,
+            multiprocessing_context=self.worker_context if workers > 0 else None,
+        )
+
+    def _trainer_epoch(self) -> int | None:
+        trainer = getattr(self, "trainer", None)
+        return None if trainer is None else int(trainer.current_epoch)
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = EpochKeySampler(self.samples_per_epoch, epoch_fn=self._trainer_epoch)
+        return self._loader(self.train_dataset, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_dataset, EpochKeySampler(self.val_samples, fixed=True))

@@ -1,0 +1,140 @@
+"""Your own footage (the seed's "self" set): one folder per sequence.
+
+Layout::
+
+    ROOT/[SPLIT/]<seq>/visible/*.jpg|png|bmp   frames, sorted by the number in the file name
+                                               (``img/`` or images directly in <seq>/ work too)
+    ROOT/[SPLIT/]<seq>/infrared/*.jpg          optional: thermal frames, same count
+    ROOT/[SPLIT/]<seq>/groundtruth.txt         dense: one ltwh box per frame (comma/tab/space)
+    ROOT/[SPLIT/]<seq>/groundtruth_sparse.txt  or sparse: "frame x y w h" lines, frame = 1-based
+                                               index; frames without a line are unannotated
+    ROOT/[SPLIT/]<seq>/groundtruth_infrared.txt  optional dense thermal boxes (else the visible ones)
+
+A box with zero width or height marks the target absent. ``split``: None reads ROOT, a name reads
+ROOT/<name>.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from src.data.readers.base import (
+    IMAGE_SUFFIXES,
+    AnnotationError,
+    Reader,
+    box_valid,
+    check_boxes,
+    check_frame_count,
+    expected_frames,
+    list_frames,
+    parse_numbers,
+    read_boxes,
+    read_lines,
+)
+from src.data.readers.rgbt234 import split_root
+from src.data.sequence import INFRARED, VISIBLE, Sequence
+
+GT_FILES = ("groundtruth.txt", "groundtruth_sparse.txt")
+
+
+def read_sparse(path: Path, count: int | None) -> np.ndarray:
+    """``[T, 4]`` with NaN rows for unannotated frames, from "frame x y w h" lines."""
+    lines = read_lines(path)
+    rows = parse_numbers(path, 5, "any", lines=lines)
+    if len(rows) == 0:
+        raise AnnotationError(path, 1, "annotation file is empty")
+    index = rows[:, 0]
+    bad = np.flatnonzero((index < 1) | (index != np.round(index)))
+    if len(bad):
+        raise AnnotationError(
+            path, int(bad[0]) + 1, f"frame number {index[bad[0]]:g} is not a 1-based integer"
+        )
+    if count is not None:
+        over = np.flatnonzero(index > count)
+        if len(over):
+            raise AnnotationError(
+                path, int(over[0]) + 1, f"frame {int(index[over[0]])} but the sequence has {count} frames"
+            )
+    seen: dict[int, int] = {}
+    for line, frame in enumerate(index.astype(int), start=1):
+        if frame in seen:
+            raise AnnotationError(path, line, f"frame {frame} annotated twice (first on line {seen[frame]})")
+        seen[frame] = line
+    check_boxes(path, rows[:, 1:])
+    total = count if count is not None else int(index.max())
+    boxes = np.full((total, 4), np.nan)
+    boxes[index.astype(int) - 1] = rows[:, 1:]
+    return boxes
+
+
+class FolderReader(Reader):
+    name = "folder"
+
+    def __init__(self, root, split=None, **options):
+        super().__init__(root, split, **options)
+        self.base = split_root(self.root, split)
+
+    def sequence_names(self) -> list[str]:
+        names = sorted(
+            p.name for p in self.base.iterdir() if p.is_dir() and any((p / f).is_file() for f in GT_FILES)
+        )
+        if not names:
+            raise FileNotFoundError(f"{self.base}: no sequence folders with {' or '.join(GT_FILES)}")
+        return names
+
+    @staticmethod
+    def visible_folder(folder: Path) -> Path | None:
+        for sub in ("visible", "img"):
+            if (folder / sub).is_dir():
+                return folder / sub
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            return folder
+        return None
+
+    def read_sequence(self, name: str) -> Sequence:
+        folder = self.base / name
+        vis_dir = self.visible_folder(folder)
+        frames_v = list_frames(vis_dir) if vis_dir is not None else None
+        dense, sparse = folder / GT_FILES[0], folder / GT_FILES[1]
+        if dense.is_file():
+            annotation = dense
+            boxes = read_boxes(dense)
+            check_frame_count(frames_v, len(boxes), dense, vis_dir or folder)
+        elif sparse.is_file():
+            annotation = sparse
+            boxes = read_sparse(sparse, len(frames_v) if frames_v is not None else None)
+        else:
+            raise AnnotationError(folder, None, f"no {' or '.join(GT_FILES)}")
+        count = len(boxes)
+        if frames_v is None:
+            frames_v = expected_frames(folder / "visible", count, "{:06d}.jpg")
+        frames = {VISIBLE: frames_v}
+        all_boxes = {VISIBLE: boxes}
+        infrared = list_frames(folder / "infrared")
+        if infrared is not None:
+            check_frame_count(infrared, count, annotation, folder / "infrared")
+            frames[INFRARED] = infrared
+            path_i = folder / "groundtruth_infrared.txt"
+            if path_i.is_file():
+                boxes_i = read_boxes(path_i)
+                if len(boxes_i) != count:
+                    raise AnnotationError(
+                        path_i,
+                        min(len(boxes_i), count) + 1,
+                        f"{len(boxes_i)} thermal boxes for {count} frames",
+                    )
+                all_boxes[INFRARED] = boxes_i
+            else:
+                all_boxes[INFRARED] = boxes.copy()
+        valid = np.zeros(count, bool)
+        for b in all_boxes.values():
+            valid |= box_valid(b)
+        return Sequence(
+            name=name,
+            frames=frames,
+            boxes=all_boxes,
+            valid=valid,
+            meta={"frames_present": vis_dir is not None, "dataset": "folder", "sparse": annotation == sparse},
+        )

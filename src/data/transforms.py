@@ -1,0 +1,176 @@
+"""Training-pair processing: jitter, crop, augment, normalise, targets (OSTrack's STARK processing).
+
+Everything works in numpy/OpenCV on ``[H, W, 3]`` uint8 frames; the crop is the shared
+``src.data.processing.crop`` (the tracker's), taken with the same geometry for both modalities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from src.data.processing import CropGeometry, crop, crop_geometry, normalize
+from src.utils.boxes import ltwh_to_cxcywh
+
+
+@dataclass
+class Jitter:
+    """OSTrack's box jitter: size scaled by ``exp(N(0, scale))``, centre moved uniformly by up to
+    ``center / 2`` times the jittered box's side ``sqrt(w * h)`` in each direction."""
+
+    center: float = 0.0
+    scale: float = 0.0
+
+    def __call__(self, box_ltwh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        x, y, w, h = (float(v) for v in box_ltwh)
+        if self.center == 0 and self.scale == 0:
+            return np.array([x, y, w, h])
+        size = np.array([w, h]) * np.exp(rng.standard_normal(2) * self.scale)
+        max_offset = math.sqrt(size[0] * size[1]) * self.center
+        center = np.array([x + w / 2, y + h / 2]) + max_offset * (rng.random(2) - 0.5)
+        return np.array([center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]])
+
+
+@dataclass
+class Augmentation:
+    """Photometric and geometric augmentation of a pair (OSTrack: grayscale 0.05, flip 0.5,
+    brightness jitter 0.2).
+
+    hflip: probability of flipping template and search crops of both modalities together.
+    brightness: each crop's pixels are multiplied by a factor drawn from ``[1 - b, 1 + b]``.
+    grayscale: probability of turning the visible crops (template and search together) grey.
+    """
+
+    hflip: float = 0.5
+    brightness: float = 0.2
+    grayscale: float = 0.05
+
+
+def heatmap(box_cxcywh: np.ndarray, size: int, min_overlap: float = 0.7) -> np.ndarray:
+    """``[size, size]`` float32 Gaussian target at a normalised ``cxcywh`` box.
+
+    OSTrack's ``generate_heatmap`` (CenterNet's): centre cell ``round(c * size)``, radius from
+    CornerNet's ``gaussian_radius`` at ``min_overlap`` (OSTrack keeps that formula's known slip),
+    truncated to an int, sigma = diameter / 6.
+    """
+    cx, cy, w, h = (float(v) * size for v in box_cxcywh)
+    radius = max(0, int(gaussian_radius(w, h, min_overlap)))
+    out = np.zeros((size, size), np.float32)
+    x, y = int(round(cx)), int(round(cy))
+    sigma = (2 * radius + 1) / 6
+    ys, xs = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    gauss = np.exp(-(xs * xs + ys * ys) / (2 * sigma * sigma)).astype(np.float32)
+    gauss[gauss < np.finfo(np.float32).eps * gauss.max()] = 0
+    left, right = min(x, radius), min(size - x, radius + 1)
+    top, bottom = min(y, radius), min(size - y, radius + 1)
+    if left + right > 0 and top + bottom > 0 and 0 <= x < size + radius and 0 <= y < size + radius:
+        patch = gauss[radius - top : radius + bottom, radius - left : radius + right]
+        if patch.size:
+            out[y - top : y + bottom, x - left : x + right] = patch
+    return out
+
+
+def gaussian_radius(width: float, height: float, min_overlap: float = 0.7) -> float:
+    """CenterNet/OSTrack's radius (the three quadratic roots, smallest wins)."""
+    b1 = height + width
+    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + math.sqrt(max(b1**2 - 4 * c1, 0))) / 2
+    b2 = 2 * (height + width)
+    c2 = (1 - min_overlap) * width * height
+    r2 = (b2 + math.sqrt(max(b2**2 - 16 * c2, 0))) / 2
+    a3 = 4 * min_overlap
+    b3 = -2 * min_overlap * (height + width)
+    c3 = (min_overlap - 1) * width * height
+    r3 = (b3 + math.sqrt(max(b3**2 - 4 * a3 * c3, 0))) / 2
+    return min(r1, r2, r3)
+
+
+@dataclass
+class PairProcessing:
+    """Turns frames + boxes of a template and a search frame into one training sample.
+
+    Crops: template at ``template_factor`` around its (lightly) jittered box, search at
+    ``search_factor`` around its jittered box; the geometry comes from the visible box and is
+    applied to every modality. Boxes in the output are the visible ground truth in crop
+    coordinates, normalised ``cxcywh``.
+    """
+
+    template_size: int = 128
+    search_size: int = 256
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+    template_jitter: Jitter = field(default_factory=Jitter)
+    search_jitter: Jitter = field(default_factory=lambda: Jitter(3.0, 0.25))
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    heatmap_stride: int = 16
+    min_box_fraction: float = 0.5  # of the target that must stay inside the search crop
+
+    def geometry(
+        self, box: np.ndarray, factor: float, size: int, jitter: Jitter, rng: np.random.Generator
+    ) -> CropGeometry | None:
+        jittered = jitter(box, rng)
+        if not (jittered[2] > 0 and jittered[3] > 0):
+            return None
+        return crop_geometry(jittered, factor, size)
+
+    def crop_box(self, geometry: CropGeometry, box: np.ndarray) -> np.ndarray | None:
+        """The box in crop pixels clipped to the crop, or None when too little of it is inside."""
+        b = geometry.box_to_crop(box)
+        x1, y1 = max(b[0], 0.0), max(b[1], 0.0)
+        x2, y2 = min(b[0] + b[2], geometry.size), min(b[1] + b[3], geometry.size)
+        if x2 - x1 < 1 or y2 - y1 < 1 or (x2 - x1) * (y2 - y1) < self.min_box_fraction * b[2] * b[3]:
+            return None
+        return np.array([x1, y1, x2 - x1, y2 - y1])
+
+    def __call__(
+        self,
+        template: dict[str, np.ndarray],
+        template_box: np.ndarray,
+        search: dict[str, np.ndarray],
+        search_box: np.ndarray,
+        rng: np.random.Generator,
+    ) -> dict[str, torch.Tensor] | None:
+        """``template``/``search``: modality -> ``[H, W, 3]`` uint8. Boxes: visible ``ltwh``.
+        Returns None when the jittered search crop lost the target (the caller redraws)."""
+        z_geo = self.geometry(
+            template_box, self.template_factor, self.template_size, self.template_jitter, rng
+        )
+        x_geo = self.geometry(search_box, self.search_factor, self.search_size, self.search_jitter, rng)
+        if z_geo is None or x_geo is None:
+            return None
+        z_box = self.crop_box(z_geo, template_box)
+        x_box = self.crop_box(x_geo, search_box)
+        if z_box is None or x_box is None:
+            return None
+        z_crops = {m: crop(image, z_geo) for m, image in template.items()}
+        x_crops = {m: crop(image, x_geo) for m, image in search.items()}
+
+        aug = self.augmentation
+        if aug.grayscale > 0 and rng.random() < aug.grayscale and "visible" in z_crops:
+            for crops in (z_crops, x_crops):
+                grey = cv2.cvtColor(crops["visible"], cv2.COLOR_RGB2GRAY)
+                crops["visible"] = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+        if aug.hflip > 0 and rng.random() < aug.hflip:
+            for crops in (z_crops, x_crops):
+                for m in crops:
+                    crops[m] = np.ascontiguousarray(crops[m][:, ::-1])
+            z_box = np.array([self.template_size - z_box[0] - z_box[2], z_box[1], z_box[2], z_box[3]])
+            x_box = np.array([self.search_size - x_box[0] - x_box[2], x_box[1], x_box[2], x_box[3]])
+        if aug.brightness > 0:
+            for crops in (z_crops, x_crops):
+                for m in crops:
+                    factor = rng.uniform(1 - aug.brightness, 1 + aug.brightness)
+                    crops[m] = cv2.convertScaleAbs(crops[m], alpha=factor)
+
+        z_norm = ltwh_to_cxcywh(z_box) / self.template_size
+        x_norm = ltwh_to_cxcywh(x_box) / self.search_size
+        sample = {f"template_{m}": normalize(c) for m, c in z_crops.items()}
+        sample.update({f"search_{m}": normalize(c) for m, c in x_crops.items()})
+        sample["template_box"] = torch.from_numpy(z_norm.astype(np.float32))
+        sample["search_box"] = torch.from_numpy(x_norm.astype(np.float32))
+        sample["heatmap"] = torch.from_numpy(heatmap(x_norm, self.search_size // self.heatmap_stride))
+        return sample
