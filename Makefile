@@ -11,33 +11,36 @@ export PYTHONUNBUFFERED := 1
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-$(BIN)/python: pyproject.toml
+# a stamp file (not .venv/bin/python, a symlink whose target touch would change)
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	@touch $(BIN)/python
+	@touch $(STAMP)
 
-install: $(BIN)/python ## create .venv and install the project with its test extras
+install: $(STAMP) ## create .venv and install the project with its test extras
 
-train: $(BIN)/python ## train the default variant (CMC*) on the embedded synthetic benchmark, CPU
+train: $(STAMP) ## train the default variant (CMC*) on the embedded synthetic benchmark, CPU
 	$(BIN)/python -m src.train
 
-test: $(BIN)/python ## run the fast tests (< 10 min on 2 CPU cores)
+test: $(STAMP) ## run the fast tests (< 10 min on 2 CPU cores)
 	$(BIN)/python -m pytest -q
 
-test-full: $(BIN)/python ## run every test, the slow ones too
+test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m ''
 
-lint: $(BIN)/python ## ruff check
+lint: $(STAMP) ## ruff check
 	$(BIN)/ruff check src tests scripts
 
-ablate: $(BIN)/python ## the whole study on the embedded default: 7 variants, TSF on/off, baselines, comparison
+ablate: $(STAMP) ## the whole study on the embedded default: 7 variants, TSF on/off, baselines, comparison
 	$(BIN)/python scripts/ablate.py
 
-data: $(BIN)/python ## generate the embedded synthetic RGB-T benchmark under data/
+data: $(STAMP) ## generate the embedded synthetic RGB-T benchmark under data/
 	$(BIN)/python -m src.data.synthetic
 
-bench: $(BIN)/python ## run the benchmark scripts (figures go in BENCHMARKS.md)
+bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 	$(BIN)/python scripts/bench_model.py
 	$(BIN)/python scripts/bench_data.py
 	$(BIN)/python scripts/bench_tracker.py
