@@ -142,7 +142,7 @@ class OSTrackTracker:
         if "net" not in hparams:
             raise KeyError(f"{ckpt_path}: no 'net' hyperparameter (not a TrackerLitModule checkpoint?)")
         net_cfg = dict(hparams["net"])
-        net = build_network(net_cfg)
+        net = build_network(net_cfg, load_pretrained=False)  # the checkpoint holds the weights
         state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
         if not state:
             raise KeyError(f"{ckpt_path}: the state dict has no 'net.' weights")
