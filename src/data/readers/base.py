@@ -197,6 +197,38 @@ def check_images(frames: Iterable[Path]) -> None:
             raise AnnotationError(path, None, "unreadable image (missing, empty or corrupt)")
 
 
+def check_modality_lengths(path_v: Path, boxes_v: np.ndarray, path_i: Path, boxes_i: np.ndarray) -> None:
+    """Visible and infrared ground truths must have one box per frame each; the error names the
+    longer file and its first line without a partner."""
+    if len(boxes_v) == len(boxes_i):
+        return
+    shorter, longer = (path_v, path_i) if len(boxes_v) < len(boxes_i) else (path_i, path_v)
+    raise AnnotationError(
+        longer,
+        min(len(boxes_v), len(boxes_i)) + 1,
+        f"{len(boxes_v)} lines in {path_v.name} but {len(boxes_i)} in {path_i.name}: the modalities "
+        f"must have one box per frame each (this line has no partner in {shorter.name})",
+    )
+
+
+def modality_frames(
+    folder: Path, layout: dict[str, tuple[str, str]], count: int, annotations: dict[str, Path]
+) -> tuple[dict[str, list[Path]], bool]:
+    """Frame paths of each modality of an RGB-T sequence and whether the frame folders exist.
+
+    ``layout``: modality -> (sub-folder, file-name pattern used to name the frames when the folder
+    is absent, e.g. ``"v{:06d}.jpg"``). A folder whose frame count differs from ``count`` is an
+    error naming ``annotations[modality]``.
+    """
+    frames, present = {}, True
+    for modality, (sub, pattern) in layout.items():
+        listed = list_frames(folder / sub)
+        check_frame_count(listed, count, annotations[modality], folder / sub)
+        present &= listed is not None
+        frames[modality] = listed if listed is not None else expected_frames(folder / sub, count, pattern)
+    return frames, present
+
+
 def box_valid(boxes: np.ndarray) -> np.ndarray:
     """``[T]`` bool: finite box with positive width and height."""
     finite = np.isfinite(boxes).all(axis=1)

@@ -21,9 +21,8 @@ from src.data.readers.base import (
     AnnotationError,
     Reader,
     check_boxes,
-    check_frame_count,
-    expected_frames,
-    list_frames,
+    check_modality_lengths,
+    modality_frames,
     parse_numbers,
     read_name_list,
     rgbt_sequence,
@@ -60,22 +59,9 @@ class GTOTReader(Reader):
         folder = self.base / name
         path_v, path_i = folder / "groundTruth_v.txt", folder / "groundTruth_i.txt"
         boxes_v, boxes_i = read_corners(path_v), read_corners(path_i)
-        if len(boxes_v) != len(boxes_i):
-            longer = path_i if len(boxes_i) > len(boxes_v) else path_v
-            raise AnnotationError(
-                longer,
-                min(len(boxes_v), len(boxes_i)) + 1,
-                f"{len(boxes_v)} visible boxes but {len(boxes_i)} thermal boxes (this line has no partner)",
-            )
-        frames, present = {}, True
-        for modality, annotation in (("visible", path_v), ("infrared", path_i)):
-            sub, pattern = self.folders[modality]
-            listed = list_frames(folder / sub)
-            check_frame_count(listed, len(boxes_v), annotation, folder / sub)
-            present &= listed is not None
-            frames[modality] = (
-                listed if listed is not None else expected_frames(folder / sub, len(boxes_v), pattern)
-            )
+        check_modality_lengths(path_v, boxes_v, path_i, boxes_i)
+        frames, present = modality_frames(folder, self.folders, len(boxes_v),
+                                          {"visible": path_v, "infrared": path_i})
         return rgbt_sequence(
             name,
             frames["visible"],

@@ -22,9 +22,8 @@ from pathlib import Path
 from src.data.readers.base import (
     AnnotationError,
     Reader,
-    check_frame_count,
-    expected_frames,
-    list_frames,
+    check_modality_lengths,
+    modality_frames,
     read_boxes,
     read_flags,
     read_name_list,
@@ -114,23 +113,10 @@ class LasHeRReader(Reader):
             path_i = path_v
         boxes_v = read_boxes(path_v)
         boxes_i = boxes_v.copy() if path_i == path_v else read_boxes(path_i)
-        if len(boxes_v) != len(boxes_i):
-            longer = path_i if len(boxes_i) > len(boxes_v) else path_v
-            raise AnnotationError(
-                longer,
-                min(len(boxes_v), len(boxes_i)) + 1,
-                f"{len(boxes_v)} lines in visible.txt but {len(boxes_i)} in infrared.txt",
-            )
-        frames, present = {}, True
-        for modality, annotation in (("visible", path_v), ("infrared", path_i)):
-            listed = list_frames(folder / modality)
-            check_frame_count(listed, len(boxes_v), annotation, folder / modality)
-            present &= listed is not None
-            frames[modality] = (
-                listed
-                if listed is not None
-                else expected_frames(folder / modality, len(boxes_v), modality[0] + "{:06d}.jpg")
-            )
+        check_modality_lengths(path_v, boxes_v, path_i, boxes_i)
+        layout = {m: (m, m[0] + "{:06d}.jpg") for m in ("visible", "infrared")}
+        annotations = {"visible": path_v, "infrared": path_i}
+        frames, present = modality_frames(folder, layout, len(boxes_v), annotations)
         # an all-zero box (no width) marks the target absent: rgbt_sequence's validity rule
         return rgbt_sequence(
             name,

@@ -22,9 +22,8 @@ from pathlib import Path
 from src.data.readers.base import (
     AnnotationError,
     Reader,
-    check_frame_count,
-    expected_frames,
-    list_frames,
+    check_modality_lengths,
+    modality_frames,
     read_boxes,
     read_flags,
     read_name_list,
@@ -126,28 +125,11 @@ class RGBT234Reader(Reader):
         path_v, path_i = self._box_paths(folder)
         boxes_v = read_boxes(path_v)
         boxes_i = boxes_v.copy() if path_i == path_v else read_boxes(path_i)
-        if len(boxes_v) != len(boxes_i):
-            shorter, longer = (path_v, path_i) if len(boxes_v) < len(boxes_i) else (path_i, path_v)
-            raise AnnotationError(
-                longer,
-                min(len(boxes_v), len(boxes_i)) + 1,
-                f"{len(boxes_v)} lines in {path_v.name} but {len(boxes_i)} in "
-                f"{path_i.name}: the modalities must have one box per frame each "
-                f"(this line has no partner in {shorter.name})",
-            )
-        count = len(boxes_v)
-        frames = {}
-        present = True
-        for modality, pattern, annotation in (
-            ("visible", self.visible_pattern, path_v),
-            ("infrared", self.infrared_pattern, path_i),
-        ):
-            listed = list_frames(folder / modality)
-            check_frame_count(listed, count, annotation, folder / modality)
-            present &= listed is not None
-            frames[modality] = (
-                listed if listed is not None else expected_frames(folder / modality, count, pattern)
-            )
+        check_modality_lengths(path_v, boxes_v, path_i, boxes_i)
+        layout = {"visible": ("visible", self.visible_pattern),
+                  "infrared": ("infrared", self.infrared_pattern)}
+        annotations = {"visible": path_v, "infrared": path_i}
+        frames, present = modality_frames(folder, layout, len(boxes_v), annotations)
         attributes = dict(self.attributes().get(name, {}))
         return rgbt_sequence(
             name,
