@@ -49,24 +49,20 @@ EXTREME = ("LI", "TC", "HO")
 MARKER = "synthetic.json"
 FORMAT_VERSION = 2
 
-# Defaults; conf/data/synthetic.yaml's `generate` section overrides them (keep the two in step).
-DEFAULTS = {
-    "seed": 0,
-    "width": 256,
-    "height": 192,
-    "splits": {
-        "train": {"sequences": 48, "frames": 100},
-        "val": {"sequences": 6, "frames": 80},
-        "test": {"sequences": 16, "frames": 120},
-    },
-    "target_size": [24, 40],  # side of the target's square-equivalent box, pixels
-    "small_target_size": [12, 18],  # LR sequences
-    "distractors": [2, 4],
-    "misregistration": 3,  # max |dx|, |dy| between visible and infrared, pixels
-    "attribute_probability": 0.25,  # train/val: chance of each attribute
-    "jpeg_quality": 92,
-    "workers": 2,
-}
+# The defaults live in one place: the `generate` section of conf/data/synthetic.yaml (what
+# `data=synthetic` generates and what `python -m src.data.synthetic` writes).
+CONFIG_PATH = Path(__file__).resolve().parents[2] / "conf" / "data" / "synthetic.yaml"
+
+
+def config_defaults() -> dict:
+    """The ``generate`` section of conf/data/synthetic.yaml (the one place users change sizes)."""
+    section = OmegaConf.load(CONFIG_PATH).get("generate") if CONFIG_PATH.is_file() else None
+    if section is None:
+        raise FileNotFoundError(f"{CONFIG_PATH}: no `generate` section (the synthetic benchmark's defaults)")
+    return OmegaConf.to_container(section, resolve=True)
+
+
+DEFAULTS = config_defaults()
 
 # A seconds-small benchmark for tests (tests/conftest.py's ``tiny_synthetic_root``).
 TINY = {
@@ -694,28 +690,18 @@ def default_root() -> Path:
     )
 
 
-def config_defaults() -> dict:
-    """The ``generate`` section of conf/data/synthetic.yaml (the one place users change sizes)."""
-    path = Path(__file__).resolve().parents[2] / "conf" / "data" / "synthetic.yaml"
-    if path.is_file():
-        section = OmegaConf.load(path).get("generate")
-        if section is not None:
-            return OmegaConf.to_container(section, resolve=True)
-    return {}
-
-
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
-        print("defaults:\n" + OmegaConf.to_yaml(OmegaConf.merge(DEFAULTS, config_defaults())))
+        print("defaults (conf/data/synthetic.yaml, generate):\n" + OmegaConf.to_yaml(DEFAULTS))
         return default_root()
     bad = [a for a in argv if "=" not in a]
     if bad:
         raise SystemExit(f"arguments are key=value pairs, got {bad}")
     cli = OmegaConf.from_dotlist([a.lstrip("+") for a in argv])
     root = Path(str(cli.pop("root"))) if "root" in cli else default_root()
-    cfg = OmegaConf.merge(config_defaults(), cli)
+    cfg = OmegaConf.merge(DEFAULTS, cli)
     started = time.perf_counter()
     generate(root, cfg)
     params = resolve_config(cfg)
