@@ -21,7 +21,7 @@ import cv2
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
 from src.training.utils import (
@@ -71,6 +71,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
+    monitor_pair_iou_without_tracking(cfg)
     datamodule = build_datamodule(cfg)
     log.info("instantiating model <%s> (variant %s)", cfg.model._target_, cfg.model.net.variant)
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
@@ -120,6 +121,25 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             print_results_table(payload, title=f"{payload['variant']} on {payload['dataset']} (test)")
         log.info("metrics.json: %s", output_dir / "metrics.json")
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+# what validation logs only when it tracks the validation sequences (model.validation.track)
+TRACKING_METRICS = ("val/MPR", "val/MSR", "val/AOR", "val/SR@0.5")
+
+
+def monitor_pair_iou_without_tracking(cfg: DictConfig) -> None:
+    """With ``model.validation.track=false`` no tracking metric is ever logged, so a checkpoint (or a
+    sweep) monitoring one would fail at the first validation: monitor the pair IoU ``val/iou`` instead."""
+    if cfg.model.get("validation", {}).get("track", True):
+        return
+    checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    with open_dict(cfg):
+        if checkpoint is not None and checkpoint.get("monitor") in TRACKING_METRICS:
+            log.warning("model.validation.track=false: %s is never logged; the best checkpoint is chosen on "
+                        "val/iou (the validation pairs' IoU) instead", checkpoint.monitor)
+            checkpoint.monitor, checkpoint.mode = "val/iou", "max"
+        if cfg.get("optimized_metric") in TRACKING_METRICS:
+            cfg.optimized_metric = "val/iou"
 
 
 def _tsf(net_cfg: DictConfig) -> bool | None:

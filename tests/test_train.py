@@ -124,6 +124,16 @@ def test_train_writes_checkpoints_metrics_and_test_scores(data_root, tmp_path):
     net.load_state_dict({k[4:]: v for k, v in net_state(Path(report["ckpt_path"])).items()})
 
 
+def test_no_tracking_validation_checkpoints_on_pair_iou(data_root, tmp_path):
+    # val/MSR is only logged when validation tracks; the best checkpoint falls back to val/iou
+    cfg = make_cfg(data_root, tmp_path, "notrack", "logger=csv", "model.validation.track=false", "test=false")
+    metrics, objects = run_train(cfg)
+    checkpoint = objects["trainer"].checkpoint_callback
+    assert checkpoint.monitor == "val/iou" and cfg.optimized_metric == "val/iou"
+    assert Path(checkpoint.best_model_path).name == "best.ckpt"
+    assert "val/MSR" not in metrics and 0.0 <= metrics["val/iou"] <= 1.0
+
+
 def test_same_seed_same_losses(data_root, tmp_path):
     losses = []
     for run in ("a", "b"):

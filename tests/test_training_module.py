@@ -82,6 +82,32 @@ def test_box_losses_and_objective_weights():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_box_at_target_scores_the_size_at_the_target_cell():
+    # the score peak is on the wrong cell, whose size is oversized; the target cell's size is right
+    H = W = 4
+    heat = gaussian(H, 2, 1).unsqueeze(0)  # target cell: row 2, col 1
+    score = torch.full((1, 1, H, W), 0.01)
+    score[0, 0, 0, 3] = 0.9  # predicted peak: row 0, col 3
+    size = torch.full((1, 2, H, W), 0.6)
+    size[0, :, 2, 1] = torch.tensor([0.2, 0.3])
+    offset = torch.zeros(1, 2, H, W)
+    target = torch.tensor([[1 / 4, 2 / 4, 0.2, 0.3]])
+    from src.models.layers.head import CenterPredictor
+
+    out = {"score_map": score, "size_map": size, "offset_map": offset,
+           "pred_boxes": CenterPredictor.decode(score, size, offset)}
+    assert torch.allclose(out["pred_boxes"], torch.tensor([[3 / 4, 0.0, 0.6, 0.6]]))
+    batch = {"heatmap": heat, "search_box": target}
+    _, at_target = TrackingObjective(box_at="target")(out, batch)
+    _, at_peak = TrackingObjective(box_at="peak")(out, batch)
+    assert at_target["giou"].item() == pytest.approx(0.0, abs=1e-4) and at_target["l1"].item() == 0.0
+    assert at_peak["giou"].item() > 0.5
+    # the logged IoU is the tracked box's (the peak's) either way
+    assert at_target["iou"].item() == at_peak["iou"].item() < 0.1
+    with pytest.raises(ValueError, match="box_at"):
+        TrackingObjective(box_at="centre")
+
+
 def test_nonfinite_box_is_an_error():
     with pytest.raises(FloatingPointError):
         box_losses(torch.tensor([[float("nan"), 0.5, 0.1, 0.1]]), torch.tensor([[0.5, 0.5, 0.1, 0.1]]))

@@ -37,7 +37,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "drop_epoch": 240,   # OSTrack: LR_DROP_EPOCH
         "gamma": 0.1,
     },
-    "loss": {"focal_weight": 1.0, "giou_weight": 2.0, "l1_weight": 5.0},
+    "loss": {"focal_weight": 1.0, "giou_weight": 2.0, "l1_weight": 5.0, "box_at": "peak"},
     "ce": {
         "enabled": True,
         "start_epoch": 20,   # OSTrack: CE_START_EPOCH

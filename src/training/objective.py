@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, generalized_box_iou_loss
 
+from src.models.layers.head import CenterPredictor
 from src.utils.boxes import cxcywh_to_xyxy
 
 
@@ -62,18 +63,39 @@ def box_losses(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> tuple[Tensor, Tens
 
 
 class TrackingObjective(torch.nn.Module):
-    """``focal_weight * focal + giou_weight * giou + l1_weight * l1`` (OSTrack: 1, 2, 5)."""
+    """``focal_weight * focal + giou_weight * giou + l1_weight * l1`` (OSTrack: 1, 2, 5).
 
-    def __init__(self, focal_weight: float = 1.0, giou_weight: float = 2.0, l1_weight: float = 5.0):
+    ``box_at`` says where the box that GIoU and L1 score is read from the size and offset maps:
+    - ``peak``: at the predicted score peak, as OSTrack does (``pred_boxes``);
+    - ``target``: at the target's heatmap cell, as CenterNet does. The size head then learns sizes
+      independently of where the score head looks; with ``peak``, a network that cannot yet localise
+      learns to hedge with oversized boxes, which compound frame after frame when it tracks.
+    The logged ``iou`` is always that of ``pred_boxes`` (the box tracking uses).
+    """
+
+    def __init__(self, focal_weight: float = 1.0, giou_weight: float = 2.0, l1_weight: float = 5.0,
+                 box_at: str = "peak"):
         super().__init__()
+        if box_at not in ("peak", "target"):
+            raise ValueError(f"loss.box_at must be 'peak' or 'target', got {box_at!r}")
         self.focal_weight = focal_weight
         self.giou_weight = giou_weight
         self.l1_weight = l1_weight
+        self.box_at = box_at
 
     def forward(self, out: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Args: ``out`` from ``TrackerNet.forward`` (``score_map [B,1,H,W]``, ``pred_boxes [B,4]``);
-        ``batch`` with ``heatmap [B,H,W]`` and ``search_box [B,4]``. Returns the loss and its parts."""
+        """Args: ``out`` from ``TrackerNet.forward`` (``score_map [B,1,H,W]``, ``size_map``/``offset_map``
+        ``[B,2,H,W]``, ``pred_boxes [B,4]``); ``batch`` with ``heatmap [B,H,W]`` and ``search_box [B,4]``.
+        Returns the loss and its parts."""
         focal = heatmap_focal_loss(out["score_map"], batch["heatmap"])
-        giou, l1, iou = box_losses(out["pred_boxes"], batch["search_box"])
+        boxes = out["pred_boxes"]
+        if self.box_at == "target":
+            cell = batch["heatmap"].flatten(1).argmax(dim=1)
+            boxes = CenterPredictor.decode(out["score_map"], out["size_map"], out["offset_map"], index=cell)
+        giou, l1, iou = box_losses(boxes, batch["search_box"])
+        if self.box_at == "target":
+            with torch.no_grad():
+                iou = box_iou(cxcywh_to_xyxy(out["pred_boxes"].float()),
+                              cxcywh_to_xyxy(batch["search_box"].float()).clamp(0.0, 1.0)).diagonal()
         loss = self.focal_weight * focal + self.giou_weight * giou + self.l1_weight * l1
         return loss, {"loss": loss, "focal": focal, "giou": giou, "l1": l1, "iou": iou.mean()}

@@ -57,13 +57,15 @@ class CenterPredictor(nn.Module):
         return score_map, size_map, offset_map, self.decode(score_map, size_map, offset_map)
 
     @staticmethod
-    def decode(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor) -> torch.Tensor:
-        """Box at the score peak: ``[B, 4]`` cxcywh normalised to the search crop.
+    def decode(score_map: torch.Tensor, size_map: torch.Tensor, offset_map: torch.Tensor,
+               index: torch.Tensor | None = None) -> torch.Tensor:
+        """Box at the score peak (or at the flat cell ``index [B]``): ``[B, 4]`` cxcywh normalised to the
+        search crop.
 
         ``cx = (col + offset_x) / W_f``, ``cy = (row + offset_y) / H_f``, ``w, h = size_map`` there.
         """
         B, _, H, W = score_map.shape
-        idx = score_map.flatten(1).argmax(dim=1)  # [B]
+        idx = score_map.flatten(1).argmax(dim=1) if index is None else index  # [B]
         row = torch.div(idx, W, rounding_mode="floor")
         col = idx % W
         gather = idx.view(B, 1, 1).expand(-1, 2, 1)
