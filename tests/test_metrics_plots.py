@@ -54,6 +54,21 @@ def test_precision_and_success_plots_rank_trackers(tmp_path):
         curve_plot(trackers, "roc")
 
 
+def test_many_curves_put_the_legend_beside_the_axes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def boxes(fig):
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        return fig.axes[0].get_legend().get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+
+    base = _trackers()
+    trackers = {f"{name}{i}": metrics for i in range(3) for name, metrics in base.items()}  # 9 curves
+    legend, axes = boxes(success_plot(trackers))
+    assert legend.x0 >= axes.x1  # beside the axes: no curve hidden under it
+    legend, axes = boxes(success_plot(base))  # 3 curves: inside, as usual
+    assert legend.x1 <= axes.x1
+
+
 def test_attribute_radar(tmp_path):
     trackers = _trackers()
     fig = attribute_radar(trackers, "MSR", path=tmp_path / "r.png")

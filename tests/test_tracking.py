@@ -245,6 +245,20 @@ def test_box_is_mapped_back_to_image_coordinates():
     assert net.calls == 3
 
 
+def test_set_state_moves_the_next_search_crop():
+    # the stand-in returns the crop-centred box, so the output is wherever the state was moved to
+    tracker = OSTrackTracker(FixedBoxNet(rel_size=0.25), hanning=False)
+    frames = random_frames([VISIBLE], size=(200, 300))
+    with pytest.raises(RuntimeError, match="initialize"):
+        tracker.set_state(np.array([10.0, 10.0, 20.0, 20.0]))
+    tracker.initialize(frames, np.array([100.0, 60.0, 40.0, 40.0]))
+    moved = np.array([150.0, 80.0, 32.0, 32.0])
+    tracker.set_state(moved)
+    np.testing.assert_allclose(tracker.track(frames), moved, atol=1e-6)
+    with pytest.raises(ValueError, match="not a valid"):
+        tracker.set_state(np.array([0.0, 0.0, -1.0, 5.0]))
+
+
 def test_box_is_clipped_with_minimum_size():
     # a predicted box of 1/100 of the crop (1.6 px here) is enlarged to min_size
     tracker = OSTrackTracker(FixedBoxNet(rel_size=0.01), min_size=10.0)

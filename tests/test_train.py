@@ -134,6 +134,25 @@ def test_no_tracking_validation_checkpoints_on_pair_iou(data_root, tmp_path):
     assert "val/MSR" not in metrics and 0.0 <= metrics["val/iou"] <= 1.0
 
 
+def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path):
+    import importlib.util
+
+    run_train(make_cfg(data_root, tmp_path, "diag", "logger=csv", "test=false"))
+    ckpt = tmp_path / "train" / "runs" / "diag" / "checkpoints" / "best.ckpt"
+    spec = importlib.util.spec_from_file_location("diagnose_drift", ROOT / "scripts" / "diagnose_drift.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "drift.md"
+    assert script.main([str(ckpt), "--pairs", "4", "--sequences", "1", "--frames", "5", "--out", str(out),
+                        f"data.root={data_root}"]) == 0
+    lines = out.read_text().splitlines()
+    assert "pairs 4" in lines[2] and "size ratio w" in lines[2]
+    rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert [r[0].strip("| ") for r in rows] == ["val_000", "mean"]
+    for cell in rows[0][1:5]:  # teacher-forced and free-running IoU and success share
+        assert 0.0 <= float(cell) <= 1.0
+
+
 def test_same_seed_same_losses(data_root, tmp_path):
     losses = []
     for run in ("a", "b"):

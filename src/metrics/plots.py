@@ -87,7 +87,9 @@ def curve_plot(
         raise ValueError(f"no tracker has a {kind!r} curve")
     rows.sort(key=lambda r: -np.inf if r[3] is None else r[3], reverse=True)
     xlabel, ylabel, default_title = _LABELS[kind]
-    fig = Figure(figsize=(6, 4.5))
+    # beyond a handful of curves an inside legend hides them: it goes to the right of the axes
+    outside = len(rows) > 5
+    fig = Figure(figsize=(9, 4.5) if outside else (6, 4.5))
     ax = fig.add_subplot(111)
     for name, x, y, score, (color, style) in rows:
         label = name if score is None else f"{name} [{score:.3f}]"
@@ -100,7 +102,10 @@ def curve_plot(
         ylim=(0.0, 1.0),
     )
     ax.grid(True, alpha=0.4)
-    ax.legend(loc="lower right" if kind != "success" else "lower left", fontsize=8)
+    if outside:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, borderaxespad=0.0)
+    else:
+        ax.legend(loc="lower right" if kind != "success" else "lower left", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     return fig

@@ -187,6 +187,16 @@ class OSTrackTracker:
         self._state = box
         self.last_model_time = 0.0
 
+    def set_state(self, box_ltwh: np.ndarray) -> None:
+        """Move the tracker to ``box_ltwh`` (image pixels): the next search crop is cut around it.
+        The template is kept. For diagnostics (teacher forcing: ``scripts/diagnose_drift.py``)."""
+        if self._state is None:
+            raise RuntimeError("set_state() called before initialize()")
+        box = np.asarray(box_ltwh, dtype=np.float64).reshape(4)
+        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+            raise ValueError(f"box {box.tolist()} is not a valid x y w h box")
+        self._state = box.copy()
+
     @torch.inference_mode()
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:
         """Locate the target in the next frame: ``ltwh`` float64 ``[4]`` in image pixels."""

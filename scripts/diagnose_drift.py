@@ -1,0 +1,154 @@
+"""Why does a trained tracker lose the target? Per-pair accuracy vs tracking, for one checkpoint.
+
+    .venv/bin/python scripts/diagnose_drift.py CKPT [--split val] [--jitter 0.3] [--sequences 6]
+        [--frames 40] [--out FILE.md] [-- data=rgbt234 data.root=/data/RGBT234 ...]
+
+Three views of the same network, on the validation split unless told otherwise:
+
+1. pairs: the training pipeline's validation pairs with the search crop jittered by ``--jitter``
+   target sizes (0.3: about as far as the target moves between two frames, i.e. what tracking sees):
+   mean IoU, share above 0.5, centre error (fraction of the search crop) and the geometric mean of
+   predicted / true box width and height. A size ratio away from 1 compounds frame after frame when
+   tracking (1.3 per frame is a box 14x too large after 10 frames).
+2. teacher-forced: the tracker on real frames, but every search crop is cut around the previous
+   frame's ground truth (``OSTrackTracker.set_state``): the network's accuracy when its own errors do
+   not feed back.
+3. free-running: the ordinary tracker (``track`` after ``initialize``), on the same frames.
+
+If 2 is good and 3 is poor, the network localises but its errors compound (drift); if 2 is poor too,
+the network itself is not accurate yet. Hydra overrides after ``--`` pick the data (as for
+``python -m src.train``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
+from rich.console import Console
+from rich.table import Table
+from torchvision.ops import box_iou
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+import src  # noqa: E402,F401  (the ${uid:} resolver)
+from src.data.processing import read_image  # noqa: E402
+from src.metrics.functional import iou as ltwh_iou  # noqa: E402
+from src.tracking.tracker import OSTrackTracker  # noqa: E402
+from src.train import build_datamodule  # noqa: E402
+from src.training.module import TrackerLitModule  # noqa: E402
+from src.utils.boxes import cxcywh_to_xyxy  # noqa: E402
+
+
+def pair_statistics(module: TrackerLitModule, datamodule, max_pairs: int) -> dict[str, float]:
+    """IoU, centre error and size ratio of the network's boxes on validation pairs."""
+    preds, targets = [], []
+    loader = datamodule.val_dataloader()
+    with torch.inference_mode():
+        for batch in loader:
+            out = module(batch)
+            preds.append(out["pred_boxes"].float())
+            targets.append(batch["search_box"].float())
+            if sum(len(p) for p in preds) >= max_pairs:
+                break
+    pred, target = torch.cat(preds)[:max_pairs], torch.cat(targets)[:max_pairs]
+    iou = box_iou(cxcywh_to_xyxy(pred), cxcywh_to_xyxy(target).clamp(0, 1)).diagonal()
+    ratio = (pred[:, 2:].clamp_min(1e-6) / target[:, 2:]).log().mean(0).exp()
+    return {"pairs": len(pred), "IoU": iou.mean().item(), "IoU>0.5": (iou > 0.5).float().mean().item(),
+            "centre error": (pred[:, :2] - target[:, :2]).norm(dim=1).mean().item(),
+            "size ratio w": ratio[0].item(), "size ratio h": ratio[1].item()}
+
+
+def track_both_ways(tracker: OSTrackTracker, sequence, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame IoU (frames 1..n-1) of the teacher-forced and the free-running tracker."""
+    n = min(frames, len(sequence))
+    gt = sequence.boxes["visible"][:n]
+    modalities = [m for m in tracker.modalities if m in sequence.frames] or ["visible"]
+    images = [{m: read_image(sequence.frames[m][t]) for m in modalities} for t in range(n)]
+    for image in images:  # a dual-modal network on single-modal data sees visible twice
+        for m in tracker.modalities:
+            image.setdefault(m, image["visible"])
+    runs = {}
+    for mode in ("teacher", "free"):
+        tracker.initialize(images[0], gt[0].copy())
+        boxes = []
+        for t in range(1, n):
+            if mode == "teacher":
+                tracker.set_state(gt[t - 1])
+            boxes.append(tracker.track(images[t]))
+        runs[mode] = ltwh_iou(np.asarray(boxes), gt[1:], convention="continuous")
+    return runs["teacher"], runs["free"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ckpt", type=Path, help="a TrackerLitModule checkpoint (best.ckpt of a run)")
+    parser.add_argument("--split", default="val", help="stage whose sequences and pairs are used")
+    parser.add_argument("--jitter", type=float, default=0.3, help="search-crop centre jitter of the pairs")
+    parser.add_argument("--pairs", type=int, default=256, help="validation pairs scored")
+    parser.add_argument("--sequences", type=int, default=6, help="sequences tracked both ways")
+    parser.add_argument("--frames", type=int, default=40, help="frames tracked per sequence")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables as Markdown")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the train config (after --)")
+    args = parser.parse_intermixed_args(argv)  # overrides may come after the options
+    if not args.ckpt.is_file():
+        parser.error(f"{args.ckpt}: checkpoint not found")
+
+    torch.set_num_threads(1)
+    module = TrackerLitModule.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+    net_cfg = module.hparams["net"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["data.num_workers=0", f"data.search_jitter.center={args.jitter}",
+                                          f"data.val_samples={args.pairs}", *args.overrides])
+    with open_dict(cfg):
+        cfg.model.net = OmegaConf.create(dict(net_cfg))  # crop sizes and modalities: the checkpoint's
+        cfg.data.splits.val = cfg.data.splits.get(args.split, args.split)  # pairs and sequences: --split
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    pairs = pair_statistics(module, datamodule, args.pairs)
+
+    tracker = OSTrackTracker.from_checkpoint(args.ckpt)
+    sequences = datamodule.sequences("val")[: args.sequences]
+    rows = []
+    for seq in tqdm(sequences, desc="tracking", unit="seq"):
+        teacher, free = track_both_ways(tracker, seq, args.frames)
+        lost = np.flatnonzero(free < 0.5)
+        rows.append((seq.name, teacher.mean(), (teacher > 0.5).mean(), free.mean(), (free > 0.5).mean(),
+                     int(lost[0]) + 1 if len(lost) else None))
+
+    console = Console()
+    lines = [f"checkpoint `{args.ckpt}`, split `{args.split}`", "",
+             f"pairs (search jitter {args.jitter}): " + ", ".join(
+                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in pairs.items()), "",
+             "| sequence | teacher-forced IoU | teacher-forced IoU>0.5 | free IoU | free IoU>0.5 | "
+             "first free frame < 0.5 |", "|---|---|---|---|---|---|"]
+    table = Table(title=f"pairs: IoU {pairs['IoU']:.3f}, size ratio {pairs['size ratio w']:.2f} x "
+                        f"{pairs['size ratio h']:.2f}")
+    for column in ("sequence", "teacher IoU", "teacher >0.5", "free IoU", "free >0.5", "lost at frame"):
+        table.add_column(column, justify="right")
+    for name, t_mean, t_sr, f_mean, f_sr, lost in rows:
+        cells = [name, f"{t_mean:.3f}", f"{t_sr:.2f}", f"{f_mean:.3f}", f"{f_sr:.2f}", str(lost or "-")]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    means = np.mean([r[1:5] for r in rows], axis=0)
+    cells = ["mean", *(f"{v:.3f}" for v in means), "-"]
+    table.add_row(*cells, style="bold")
+    lines.append("| " + " | ".join(cells) + " |")
+    console.print(str(lines[2]), markup=False)
+    console.print(table)
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+        console.print(f"written: {args.out}", markup=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
