@@ -70,11 +70,9 @@ def track_both_ways(tracker: OSTrackTracker, sequence, frames: int) -> tuple[np.
     """Per-frame IoU (frames 1..n-1) of the teacher-forced and the free-running tracker."""
     n = min(frames, len(sequence))
     gt = sequence.boxes["visible"][:n]
-    modalities = [m for m in tracker.modalities if m in sequence.frames] or ["visible"]
+    # a modality the sequence lacks is not read: the tracker falls back to the visible frame
+    modalities = [m for m in tracker.modalities if m in sequence.frames]
     images = [{m: read_image(sequence.frames[m][t]) for m in modalities} for t in range(n)]
-    for image in images:  # a dual-modal network on single-modal data sees visible twice
-        for m in tracker.modalities:
-            image.setdefault(m, image["visible"])
     runs = {}
     for mode in ("teacher", "free"):
         tracker.initialize(images[0], gt[0].copy())

@@ -92,14 +92,15 @@ def _frames(size=(120, 160)):
     }
 
 
+def _processing(search_jitter: Jitter | None = None, augmentation: Augmentation | None = None):
+    """Template 64 / search 128 pairs, no template jitter; no search jitter or augmentation unless given."""
+    return PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
+                          search_jitter=search_jitter or Jitter(0, 0),
+                          augmentation=augmentation or Augmentation(0, 0, 0))
+
+
 def test_processing_without_jitter_centres_the_target():
-    processing = PairProcessing(
-        template_size=64,
-        search_size=128,
-        template_jitter=Jitter(0, 0),
-        search_jitter=Jitter(0, 0),
-        augmentation=Augmentation(0, 0, 0),
-    )
+    processing = _processing()
     box = np.array([60.0, 40.0, 20.0, 20.0])
     frames = _frames()
     sample = processing(frames, box, frames, box, np.random.default_rng(0))
@@ -115,20 +116,8 @@ def test_processing_without_jitter_centres_the_target():
 
 
 def test_processing_flip_moves_the_box():
-    processing = PairProcessing(
-        template_size=64,
-        search_size=128,
-        template_jitter=Jitter(0, 0),
-        search_jitter=Jitter(0.5, 0),
-        augmentation=Augmentation(hflip=1.0, brightness=0, grayscale=0),
-    )
-    no_flip = PairProcessing(
-        template_size=64,
-        search_size=128,
-        template_jitter=Jitter(0, 0),
-        search_jitter=Jitter(0.5, 0),
-        augmentation=Augmentation(0, 0, 0),
-    )
+    processing = _processing(Jitter(0.5, 0), Augmentation(hflip=1.0, brightness=0, grayscale=0))
+    no_flip = _processing(Jitter(0.5, 0))
     box = np.array([60.0, 40.0, 20.0, 20.0])
     frames = _frames()
     flipped = processing(frames, box, frames, box, np.random.default_rng(3))

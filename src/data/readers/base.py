@@ -241,6 +241,32 @@ def expected_frames(folder: Path, count: int, pattern: str) -> list[Path]:
     return [folder / pattern.format(i) for i in range(1, count + 1)]
 
 
+def split_root(root: Path, split: str | None) -> Path:
+    """ROOT for ``split=None``, else ROOT/<split> (which must exist)."""
+    if split is None:
+        return root
+    folder = root / split
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: split folder not found (this benchmark's splits are the "
+            f"folders under {root}; use split=None/null to read {root} itself)"
+        )
+    return folder
+
+
+def listed_or_found(base: Path, listings: Iterable[Path], markers: Iterable[str]) -> list[str]:
+    """Sequence names from the first listing file that exists, else the sorted sub-folders of ``base``
+    holding one of the ``markers`` files. FileNotFoundError (naming ``base``) when there are none."""
+    for listing in listings:
+        if listing.is_file():
+            return read_name_list(listing)
+    markers = tuple(markers)
+    names = sorted(p.name for p in base.iterdir() if p.is_dir() and any((p / m).is_file() for m in markers))
+    if not names:
+        raise FileNotFoundError(f"{base}: no sequence folders with {' or '.join(markers)}")
+    return names
+
+
 class Reader:
     """Base of every benchmark reader.
 

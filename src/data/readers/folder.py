@@ -29,11 +29,12 @@ from src.data.readers.base import (
     check_frame_count,
     expected_frames,
     list_frames,
+    listed_or_found,
     parse_numbers,
     read_boxes,
     read_lines,
+    split_root,
 )
-from src.data.readers.rgbt234 import split_root
 from src.data.sequence import INFRARED, VISIBLE, Sequence
 
 GT_FILES = ("groundtruth.txt", "groundtruth_sparse.txt")
@@ -77,12 +78,7 @@ class FolderReader(Reader):
         self.base = split_root(self.root, split)
 
     def sequence_names(self) -> list[str]:
-        names = sorted(
-            p.name for p in self.base.iterdir() if p.is_dir() and any((p / f).is_file() for f in GT_FILES)
-        )
-        if not names:
-            raise FileNotFoundError(f"{self.base}: no sequence folders with {' or '.join(GT_FILES)}")
-        return names
+        return listed_or_found(self.base, [], GT_FILES)
 
     @staticmethod
     def visible_folder(folder: Path) -> Path | None:

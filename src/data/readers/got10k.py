@@ -27,12 +27,12 @@ from src.data.readers.base import (
     check_frame_count,
     expected_frames,
     list_frames,
+    listed_or_found,
     read_boxes,
     read_flags,
     read_lines,
-    read_name_list,
+    split_root,
 )
-from src.data.readers.rgbt234 import split_root
 from src.data.sequence import VISIBLE, Sequence
 
 
@@ -58,10 +58,7 @@ class GOT10kReader(Reader):
         self.base = split_root(self.root, split)
 
     def sequence_names(self) -> list[str]:
-        listing = self.base / "list.txt"
-        if listing.is_file():
-            return read_name_list(listing)
-        return sorted(p.name for p in self.base.iterdir() if (p / "groundtruth.txt").is_file())
+        return listed_or_found(self.base, [self.base / "list.txt"], ["groundtruth.txt"])
 
     def read_sequence(self, name: str) -> Sequence:
         folder = self.base / name

@@ -22,12 +22,12 @@ from src.data.readers.base import (
     Reader,
     check_boxes,
     check_modality_lengths,
+    listed_or_found,
     modality_frames,
     parse_numbers,
-    read_name_list,
     rgbt_sequence,
+    split_root,
 )
-from src.data.readers.rgbt234 import split_root
 from src.data.sequence import Sequence
 from src.utils.boxes import xyxy_to_ltwh
 
@@ -50,10 +50,7 @@ class GTOTReader(Reader):
         self.base = split_root(self.root, split)
 
     def sequence_names(self) -> list[str]:
-        listing = self.base / "SequencesName.txt"
-        if listing.is_file():
-            return read_name_list(listing)
-        return sorted(p.name for p in self.base.iterdir() if (p / "groundTruth_v.txt").is_file())
+        return listed_or_found(self.base, [self.base / "SequencesName.txt"], ["groundTruth_v.txt"])
 
     def read_sequence(self, name: str) -> Sequence:
         folder = self.base / name

@@ -26,8 +26,8 @@ from src.data.readers.base import (
     list_frames,
     read_boxes,
     read_lines,
+    split_root,
 )
-from src.data.readers.rgbt234 import split_root
 from src.data.sequence import VISIBLE, Sequence
 
 # sequence -> (first, last) 1-based frame numbers that the ground truth covers

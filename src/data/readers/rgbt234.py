@@ -23,30 +23,19 @@ from src.data.readers.base import (
     AnnotationError,
     Reader,
     check_modality_lengths,
+    listed_or_found,
     modality_frames,
     read_boxes,
     read_flags,
     read_name_list,
     rgbt_sequence,
+    split_root,
 )
 from src.data.sequence import Sequence
 
 # Challenge attributes of RGBT234/RGBT210 (Li et al., "RGB-T object tracking: benchmark and
 # baseline", 2019); the rgbt toolkit lists the same twelve codes.
 RGBT234_ATTRIBUTES = ("BC", "CM", "DEF", "FM", "HO", "LI", "LR", "MB", "NO", "TC", "PO", "SC")
-
-
-def split_root(root: Path, split: str | None) -> Path:
-    """ROOT for ``split=None``, else ROOT/<split> (which must exist)."""
-    if split is None:
-        return root
-    folder = root / split
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"{folder}: split folder not found (this benchmark's splits are the "
-            f"folders under {root}; use split=None/null to read {root} itself)"
-        )
-    return folder
 
 
 class RGBT234Reader(Reader):
@@ -65,19 +54,8 @@ class RGBT234Reader(Reader):
         self._attributes: dict[str, dict[str, bool]] | None = None
 
     def sequence_names(self) -> list[str]:
-        for listing in (self.base / "SequencesName.txt", self.attributes_dir / "SequencesName.txt"):
-            if listing.is_file():
-                return read_name_list(listing)
-        names = sorted(
-            p.name
-            for p in self.base.iterdir()
-            if p.is_dir() and any((p / f).is_file() for f in (*self.box_files, "init.txt"))
-        )
-        if not names:
-            raise FileNotFoundError(
-                f"{self.base}: no sequences found (expected <seq>/visible.txt or <seq>/init.txt folders)"
-            )
-        return names
+        listings = (self.base / "SequencesName.txt", self.attributes_dir / "SequencesName.txt")
+        return listed_or_found(self.base, listings, (*self.box_files, "init.txt"))
 
     def attributes(self) -> dict[str, dict[str, bool]]:
         """sequence -> {code: bool}, from ``attr_txt`` (empty when the folder is absent)."""
