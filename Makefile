@@ -25,6 +25,9 @@ install: $(STAMP) ## create .venv and install the project with its test extras
 train: $(STAMP) ## train the default variant (CMC*) on the embedded synthetic benchmark, CPU
 	$(BIN)/python -m src.train
 
+pretrain: $(STAMP) ## retrain the shipped single-modal starting point (checkpoints/single_synthetic_cpu.pt)
+	$(BIN)/python -m src.train experiment=pretrain
+
 test: $(STAMP) ## run the fast tests (< 10 min on 2 CPU cores)
 	$(BIN)/python -m pytest -q
 
@@ -45,8 +48,9 @@ bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 	$(BIN)/python scripts/bench_data.py
 	$(BIN)/python scripts/bench_tracker.py
 	$(BIN)/python scripts/bench_metrics.py
+	$(BIN)/python scripts/bench_train_step.py
 
 clean: ## remove outputs (keeps .venv and data/)
 	rm -rf logs outputs multirun wandb .pytest_cache
 
-.PHONY: help install train test test-full lint ablate data bench clean
+.PHONY: help install train pretrain test test-full lint ablate data bench clean

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 import src  # noqa: E402,F401  (the ${uid:} resolver)
 from src.data.processing import read_image  # noqa: E402
 from src.metrics.functional import iou as ltwh_iou  # noqa: E402
+from src.models.layers.head import CenterPredictor  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
 from src.train import build_datamodule  # noqa: E402
 from src.training.module import TrackerLitModule  # noqa: E402
@@ -48,22 +49,43 @@ from src.utils.boxes import cxcywh_to_xyxy  # noqa: E402
 
 
 def pair_statistics(module: TrackerLitModule, datamodule, max_pairs: int) -> dict[str, float]:
-    """IoU, centre error and size ratio of the network's boxes on validation pairs."""
-    preds, targets = [], []
+    """On validation pairs: IoU, centre error and size ratio of the network's boxes (at the score peak,
+    what tracking reads); where the peak falls against the labelled heatmap cell; the IoU of the box
+    read at the labelled cell; and how much the predicted size follows the true one (correlation of
+    log sizes: near 0 means the network predicts one size for every target)."""
+    preds, targets, at_label, peak_off = [], [], [], []
     loader = datamodule.val_dataloader()
     with torch.inference_mode():
         for batch in loader:
             out = module(batch)
             preds.append(out["pred_boxes"].float())
             targets.append(batch["search_box"].float())
+            cell = batch["heatmap"].flatten(1).argmax(dim=1)
+            peak = out["score_map"].flatten(1).argmax(dim=1)
+            width = batch["heatmap"].shape[-1]
+            peak_off.append(torch.maximum((cell // width - peak // width).abs(),
+                                          (cell % width - peak % width).abs()))
+            at_label.append(CenterPredictor.decode(out["score_map"], out["size_map"], out["offset_map"],
+                                                   index=cell).float())
             if sum(len(p) for p in preds) >= max_pairs:
                 break
     pred, target = torch.cat(preds)[:max_pairs], torch.cat(targets)[:max_pairs]
-    iou = box_iou(cxcywh_to_xyxy(pred), cxcywh_to_xyxy(target).clamp(0, 1)).diagonal()
+    label_box, off = torch.cat(at_label)[:max_pairs], torch.cat(peak_off)[:max_pairs]
+
+    def ious(boxes: torch.Tensor) -> torch.Tensor:
+        return box_iou(cxcywh_to_xyxy(boxes), cxcywh_to_xyxy(target).clamp(0, 1)).diagonal()
+
+    iou = ious(pred)
     ratio = (pred[:, 2:].clamp_min(1e-6) / target[:, 2:]).log().mean(0).exp()
+    log_pred, log_true = label_box[:, 2:].clamp_min(1e-6).log(), target[:, 2:].log()
+    size_corr = [float(np.corrcoef(log_pred[:, k], log_true[:, k])[0, 1]) for k in range(2)]
     return {"pairs": len(pred), "IoU": iou.mean().item(), "IoU>0.5": (iou > 0.5).float().mean().item(),
             "centre error": (pred[:, :2] - target[:, :2]).norm(dim=1).mean().item(),
-            "size ratio w": ratio[0].item(), "size ratio h": ratio[1].item()}
+            "size ratio w": ratio[0].item(), "size ratio h": ratio[1].item(),
+            "peak on label cell": (off == 0).float().mean().item(),
+            "peak within 1 cell": (off <= 1).float().mean().item(),
+            "IoU at label cell": ious(label_box).mean().item(),
+            "size corr w": size_corr[0], "size corr h": size_corr[1]}
 
 
 def track_both_ways(tracker: OSTrackTracker, sequence, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.ckpt}: checkpoint not found")
 
     torch.set_num_threads(1)
-    module = TrackerLitModule.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+    module = TrackerLitModule.load_from_checkpoint(args.ckpt, map_location="cpu", init_ckpt=None).eval()
     net_cfg = module.hparams["net"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["data.num_workers=0", f"data.search_jitter.center={args.jitter}",

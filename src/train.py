@@ -12,6 +12,7 @@ samples/ (template | search | score map images), test/ (raw tracking results) an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -37,10 +38,15 @@ log = logging.getLogger(__name__)
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    """The datamodule for ``cfg.data`` at the network's crop sizes and modalities."""
+    """The datamodule for ``cfg.data`` at the network's crop sizes, modalities and label convention."""
+    from src.training.module import DEFAULTS
+
     net = cfg.model.net
+    # the heatmap's centre cell is the objective's label convention, so the model config decides it
+    center_cell = (cfg.model.get("loss") or {}).get("center_cell", DEFAULTS["loss"]["center_cell"])
     return hydra.utils.instantiate(cfg.data, template_size=net.template_size, search_size=net.search_size,
-                                   modalities=list(net.modalities), seed=cfg.seed, _convert_="all")
+                                   modalities=list(net.modalities), seed=cfg.seed, heatmap_cell=center_cell,
+                                   _convert_="all")
 
 
 def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[str, Any]:
@@ -116,11 +122,30 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             "global_step": trainer.global_step,
             "epochs": trainer.current_epoch,
         })
+        if cfg.get("export_weights") and best:
+            payload["exported"] = export_weights(best, Path(cfg.export_weights))
         write_json(output_dir / "metrics.json", payload)
         if payload.get("metrics"):
             print_results_table(payload, title=f"{payload['variant']} on {payload['dataset']} (test)")
         log.info("metrics.json: %s", output_dir / "metrics.json")
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:
+    """Write the network of a training checkpoint as a small weights file, OSTrack's layout
+    (``{"net": state_dict}``) plus the ``model.net`` config that rebuilds it, and its sha256 beside it
+    (``<path>.sha256``, ``sha256sum -c`` format). What ``model.init_ckpt`` starts other runs from."""
+    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True)
+    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    payload = {"net": state, "config": ckpt["hyper_parameters"]["net"],
+               "trained": {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    log.info("exported the network of %s to %s (%.1f MB, sha256 %s)", ckpt_path, path,
+             path.stat().st_size / 1e6, digest)
+    return {"path": str(path), "sha256": digest, "bytes": path.stat().st_size}
 
 
 # what validation logs only when it tracks the validation sequences (model.validation.track)

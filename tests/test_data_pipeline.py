@@ -92,6 +92,16 @@ def _frames(size=(120, 160)):
     }
 
 
+def test_heatmap_center_cell_round_or_floor():
+    box = np.array([3.7 / 8, 2.2 / 8, 0.25, 0.25])  # centre at (3.7, 2.2) cells
+    peak = lambda m: np.unravel_index(int(m.argmax()), m.shape)  # noqa: E731
+    assert peak(heatmap(box, 8)) == (2, 4)  # OSTrack: round -> col 4
+    assert peak(heatmap(box, 8, center_cell="floor")) == (2, 3)  # the patch holding the centre
+    assert peak(heatmap(np.array([1.0, 1.0, 0.2, 0.2]), 8, center_cell="floor")) == (7, 7)  # far edge
+    with pytest.raises(ValueError, match="center_cell"):
+        heatmap(box, 8, center_cell="ceil")
+
+
 def _processing(search_jitter: Jitter | None = None, augmentation: Augmentation | None = None):
     """Template 64 / search 128 pairs, no template jitter; no search jitter or augmentation unless given."""
     return PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
@@ -124,6 +134,53 @@ def test_processing_flip_moves_the_box():
     plain = no_flip(frames, box, frames, box, np.random.default_rng(3))
     np.testing.assert_allclose(flipped["search_box"][0], 1 - plain["search_box"][0], atol=1e-5)
     torch.testing.assert_close(flipped["search_visible"], plain["search_visible"].flip(-1))
+
+
+def _drawn_box(crop: torch.Tensor) -> np.ndarray:
+    """``ltwh`` (crop pixels) of the bright rectangle in a normalised crop: the extent of the pixels
+    above half the rectangle's brightness (the crop's bilinear edges fall on either side of it)."""
+    grey = (crop.numpy().transpose(1, 2, 0) * STD + MEAN).mean(axis=2)
+    ys, xs = np.nonzero(grey > 0.5 * grey.max())
+    return np.array([xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()], dtype=np.float64)
+
+
+@pytest.mark.parametrize("center_cell", ["round", "floor"])
+@pytest.mark.parametrize("hflip", [0.0, 1.0])
+def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell):
+    """Label/crop alignment: over jittered pairs (centre 1 size, scale 0.25) with and without the flip,
+    the search box equals the drawn target within 1 px in crop coordinates, in the visible and the
+    infrared crop, and the heatmap peak is the grid point nearest to the drawn centre (``round``) or
+    the patch that holds it (``floor``)."""
+    box = np.array([83.0, 61.0, 26.0, 18.0])
+    frames = {}
+    for modality, value in (("visible", 255), ("infrared", 200)):
+        image = np.zeros((160, 220, 3), np.uint8)
+        image[61:79, 83:109] = value  # the target: rows y..y+h, columns x..x+w
+        frames[modality] = image
+    processing = _processing(Jitter(1.0, 0.25), Augmentation(hflip=hflip, brightness=0, grayscale=0))
+    processing.heatmap_cell = center_cell
+    tol = 1 / 16  # one pixel of the 16-px grid
+    checked = 0
+    for seed in range(40):
+        sample = processing(frames, box, frames, box, np.random.default_rng(seed))
+        if sample is None:
+            continue
+        cx, cy, w, h = sample["search_box"].numpy() * 128
+        label = np.array([cx - w / 2, cy - h / 2, w, h])
+        if label[0] < 1 or label[1] < 1 or label[0] + w > 127 or label[1] + h > 127:
+            continue  # clipped at the crop border: the drawn extent is clipped differently
+        for modality in ("visible", "infrared"):
+            drawn = _drawn_box(sample[f"search_{modality}"])
+            np.testing.assert_allclose(label, drawn, atol=1.0, err_msg=f"{modality}, seed {seed}")
+            drawn_cx, drawn_cy = (drawn[0] + drawn[2] / 2) / 16, (drawn[1] + drawn[3] / 2) / 16
+            row, col = np.unravel_index(int(sample["heatmap"].argmax()), sample["heatmap"].shape)
+            if center_cell == "round":
+                assert abs(col - drawn_cx) <= 0.5 + tol and abs(row - drawn_cy) <= 0.5 + tol, (seed, modality)
+            else:
+                assert col - tol <= drawn_cx <= col + 1 + tol and row - tol <= drawn_cy <= row + 1 + tol, (
+                    seed, modality)
+        checked += 1
+    assert checked >= 20
 
 
 def _datamodule(root, **overrides) -> TrackingDataModule:
@@ -162,6 +219,47 @@ def test_batch_keys_shapes_and_targets(tiny_synthetic_root):
     assert batch["search_visible"].abs().max() < 3.0
     # the two modalities are different images
     assert not torch.equal(batch["search_visible"], batch["search_infrared"])
+
+
+ONLINE = {"fraction": 1.0, "frames": 20, "generate": {"width": 160, "height": 120, "target_size": [14, 40],
+                                                     "aspect_log_range": [-1.2, 1.1]}}
+
+
+def test_online_pairs_are_new_scenes_deterministic_and_worker_independent(tiny_synthetic_root):
+    from src.data import synthetic
+
+    generate = {**synthetic.TINY, "workers": 1}
+    a = _epoch(_datamodule(tiny_synthetic_root, generate=generate, online=ONLINE))
+    b = _epoch(_datamodule(tiny_synthetic_root, generate=generate, online=ONLINE, num_workers=2,
+                           persistent_workers=False))
+    written = _epoch(_datamodule(tiny_synthetic_root, generate=generate))
+    assert set(a[0]) == KEYS
+    for x, y in zip(a, b):
+        for key in KEYS:
+            torch.testing.assert_close(x[key], y[key])
+    assert not torch.equal(a[0]["search_visible"], written[0]["search_visible"])
+    # the target is warm in the thermal crop: hotter inside the search box than around it
+    for thermal, box in zip(a[0]["search_infrared"], a[0]["search_box"]):
+        grey = (thermal.numpy().transpose(1, 2, 0) * STD + MEAN).mean(axis=2)
+        cx, cy, w, h = (box.numpy() * 128).round().astype(int)
+        inside = grey[max(cy - h // 4, 0) : cy + h // 4 + 1, max(cx - w // 4, 0) : cx + w // 4 + 1].mean()
+        assert inside > np.median(grey) + 0.05
+
+
+def test_online_fraction_mixes_scenes_and_the_written_split(tiny_synthetic_root):
+    from src.data import synthetic
+
+    generate = {**synthetic.TINY, "workers": 1}
+    dm = _datamodule(tiny_synthetic_root, generate=generate, online={**ONLINE, "fraction": 0.5},
+                     samples_per_epoch=200)
+    dataset = dm.train_dataset
+    draws = [np.random.default_rng([dm.seed, 3, key]).random() < 0.5 for key in range(200)]
+    assert 60 < sum(draws) < 140
+    key_online, key_written = draws.index(True), draws.index(False)
+    torch.testing.assert_close(dataset[key_online]["search_box"], dataset.online[key_online]["search_box"])
+    torch.testing.assert_close(dataset[key_written]["search_box"], dataset.written[key_written]["search_box"])
+    with pytest.raises(ValueError, match="online needs a synthetic benchmark"):
+        _datamodule(tiny_synthetic_root, online=ONLINE)
 
 
 def test_single_modal_fills_infrared_with_visible(tiny_synthetic_root):

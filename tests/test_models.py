@@ -116,6 +116,26 @@ def test_variant_vitb_256(variant):
     check_forward_backward(net, cfg)
 
 
+def test_conv_stem_embeds_patches_like_the_linear_stem():
+    from src.models.backbone import ConvStem
+
+    stem = ConvStem(16, 32, [8, 8, 16, 16])
+    assert stem(torch.randn(2, 3, 64, 96)).shape == (2, 4 * 6, 32)
+    with pytest.raises(ValueError, match="one width per stride-2 layer"):
+        ConvStem(16, 32, [8, 16])
+    with pytest.raises(ValueError, match="power-of-two"):
+        ConvStem(12, 32, [8, 8])
+    cfg = {"template_size": 32, "search_size": 64,
+           "backbone": {"embed_dim": 32, "depth": 2, "num_heads": 2, "ce_loc": [1], "ce_keep_ratio": [0.75],
+                        "stem": "conv", "stem_channels": [8, 8, 16, 16]}, "head": {"channels": 16}}
+    net = build_network(cfg).eval()
+    assert isinstance(net.backbone.patch_embed, ConvStem)
+    z, x = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 64, 64)
+    assert net(z, x, z, x)["score_map"].shape == (1, 1, 4, 4)
+    with pytest.raises(ValueError, match="stem must be one of"):
+        build_network({**cfg, "backbone": {**cfg["backbone"], "stem": "convnext"}})
+
+
 def test_default_variant_is_cmc():
     cfg = compose_net([])
     assert cfg["variant"] == "cmc" and cfg["fusion"]["stages"] == ["cmc"]

@@ -245,6 +245,23 @@ def test_box_is_mapped_back_to_image_coordinates():
     assert net.calls == 3
 
 
+def test_size_lr_damps_the_size_and_keeps_the_predicted_centre():
+    # the stand-in predicts the crop-centred box at 1/2 of the crop: twice the previous box's side
+    frames = random_frames([VISIBLE], size=(400, 600))
+    box = np.array([280.0, 180.0, 20.0, 20.0])
+    plain, damped = OSTrackTracker(FixedBoxNet(rel_size=0.5), hanning=False), OSTrackTracker(
+        FixedBoxNet(rel_size=0.5), hanning=False, size_lr=0.25)
+    for tracker in (plain, damped):
+        tracker.initialize(frames, box)
+    out_plain, out_damped = plain.track(frames), damped.track(frames)
+    np.testing.assert_allclose(out_plain[2:], [40.0, 40.0], atol=1e-6)  # OSTrack: the prediction as it is
+    np.testing.assert_allclose(out_damped[2:], [25.0, 25.0], atol=1e-6)  # 0.75 * 20 + 0.25 * 40
+    centre = lambda b: b[:2] + b[2:] / 2  # noqa: E731
+    np.testing.assert_allclose(centre(out_damped), centre(out_plain), atol=1e-6)
+    with pytest.raises(ValueError, match="size_lr"):
+        OSTrackTracker(FixedBoxNet(rel_size=0.5), size_lr=0.0)
+
+
 def test_set_state_moves_the_next_search_crop():
     # the stand-in returns the crop-centred box, so the output is wherever the state was moved to
     tracker = OSTrackTracker(FixedBoxNet(rel_size=0.25), hanning=False)

@@ -32,7 +32,7 @@ def tiny_overrides(data_root: Path, log_dir: Path) -> list[str]:
         "model.net.template_size=32", "model.net.search_size=64",
         "model.net.backbone.embed_dim=32", "model.net.backbone.depth=2", "model.net.backbone.num_heads=2",
         "model.net.backbone.ce_loc=[1]", "model.net.backbone.ce_keep_ratio=[0.7]",
-        "model.net.backbone.pretrained=null", "model.net.head.channels=16",
+        "model.net.backbone.pretrained=null", "model.net.head.channels=16", "model.init_ckpt=null",
         "model.validation.max_sequences=1", "model.validation.max_frames=6",
         "model.ce.start_epoch=0", "model.ce.warm_epochs=1",
         "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1", "trainer.log_every_n_steps=1",
@@ -70,6 +70,13 @@ def read_losses(run_dir: Path) -> list[float]:
         return [float(r["train/loss_step"]) for r in csv.DictReader(handle) if r.get("train/loss_step")]
 
 
+def cfg_net(cfg) -> dict:
+    """``model.net`` as the module stores it: a plain dict."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg.model.net, resolve=True)
+
+
 def net_state(ckpt: Path) -> dict[str, torch.Tensor]:
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     return {k: v for k, v in state.items() if k.startswith("net.")}
@@ -104,12 +111,25 @@ def test_fast_dev_run_every_variant(variant, data_root, tmp_path):
 
 
 def test_train_writes_checkpoints_metrics_and_test_scores(data_root, tmp_path):
-    cfg = make_cfg(data_root, tmp_path, "full", "logger=csv")
+    exported = tmp_path / "weights" / "net.pt"
+    cfg = make_cfg(data_root, tmp_path, "full", "logger=csv", f"export_weights={exported}",
+                   "+callbacks.wall_checkpoints._target_=src.training.callbacks.WallClockCheckpoints",
+                   "+callbacks.wall_checkpoints.dirpath=${paths.output_dir}/checkpoints",
+                   "+callbacks.wall_checkpoints.minutes=[0]")
     metrics, objects = run_train(cfg)
     run_dir = tmp_path / "train" / "runs" / "full"
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
-    assert ckpts == ["best.ckpt", "last.ckpt"]
+    assert ckpts == ["best.ckpt", "last.ckpt", "wall_0min.ckpt"]  # wall_0min: after the first batch
+    assert torch.load(run_dir / "checkpoints" / "wall_0min.ckpt", weights_only=True)["global_step"] == 1
     report = json.loads((run_dir / "metrics.json").read_text())
+    # the best network exported as {"net": weights, "config": model.net}, its sha256 beside it
+    import hashlib
+
+    weights = torch.load(exported, weights_only=True)
+    assert weights["config"] == cfg_net(cfg) and set(weights["net"]) == {k[4:] for k in net_state(
+        Path(report["ckpt_path"]))}
+    digest = (exported.parent / "net.pt.sha256").read_text().split()[0]
+    assert digest == hashlib.sha256(exported.read_bytes()).hexdigest() == report["exported"]["sha256"]
     assert report["ckpt_path"].endswith("best.ckpt")
     for key in ("MPR", "MSR", "SR@0.5", "AOR", "APE"):
         assert key in report["metrics"], key
@@ -147,6 +167,9 @@ def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path):
                         f"data.root={data_root}"]) == 0
     lines = out.read_text().splitlines()
     assert "pairs 4" in lines[2] and "size ratio w" in lines[2]
+    stats = dict(part.rsplit(" ", 1) for part in lines[2].split(": ", 1)[1].split(", "))
+    assert 0.0 <= float(stats["peak on label cell"]) <= float(stats["peak within 1 cell"]) <= 1.0
+    assert 0.0 <= float(stats["IoU at label cell"]) <= 1.0 and "size corr w" in stats
     rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line][1:]
     assert [r[0].strip("| ") for r in rows] == ["val_000", "mean"]
     for cell in rows[0][1:5]:  # teacher-forced and free-running IoU and success share

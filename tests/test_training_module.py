@@ -108,6 +108,34 @@ def test_box_at_target_scores_the_size_at_the_target_cell():
         TrackingObjective(box_at="centre")
 
 
+def test_box_at_near_scores_the_box_at_every_cell_around_the_target():
+    from src.models.layers.head import CenterPredictor
+    from src.training.objective import cells_near
+
+    index, valid = cells_near(torch.tensor([0, 5]), 4, 4)  # a corner cell and an inner one
+    assert valid.sum(1).tolist() == [4, 9]
+    assert sorted(index[0][valid[0]].tolist()) == [0, 1, 4, 5]
+    assert sorted(index[1].tolist()) == [0, 1, 2, 4, 5, 6, 8, 9, 10]
+    # the target's centre (col 1.25, row 2.5) decoded exactly from every neighbour of cell (2, 1)
+    H = W = 4
+    rows, cols = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
+                                indexing="ij")
+    offset = torch.stack([1.25 - cols, 2.5 - rows]).unsqueeze(0)
+    size = torch.tensor([0.2, 0.3]).view(1, 2, 1, 1).expand(1, 2, H, W).clone()
+    score = torch.full((1, 1, H, W), 0.01)
+    score[0, 0, 1, 2] = 0.9  # the peak: one cell off the labelled one
+    out = {"score_map": score, "size_map": size, "offset_map": offset,
+           "pred_boxes": CenterPredictor.decode(score, size, offset)}
+    batch = {"heatmap": gaussian(H, 2, 1).unsqueeze(0),
+             "search_box": torch.tensor([[1.25 / 4, 2.5 / 4, 0.2, 0.3]])}
+    _, near = TrackingObjective(box_at="near")(out, batch)
+    assert near["giou"].item() == pytest.approx(0.0, abs=1e-4) and near["l1"].item() < 1e-6
+    assert near["iou"].item() == pytest.approx(1.0, abs=1e-4)  # the peak's box is the target's
+    offset[0, :, 3, 0] = 5.0  # a wrong box on a neighbouring cell is now scored
+    _, wrong = TrackingObjective(box_at="near")(out, batch)
+    assert wrong["l1"].item() > 0.01
+
+
 def test_nonfinite_box_is_an_error():
     with pytest.raises(FloatingPointError):
         box_losses(torch.tensor([[float("nan"), 0.5, 0.1, 0.1]]), torch.tensor([[0.5, 0.5, 0.1, 0.1]]))
@@ -205,3 +233,35 @@ def test_presets_compose(overrides):
         assert cfg.trainer.gradient_clip_val == 0.1 and cfg.model.net.backbone.drop_path_rate == 0.1
     if overrides[0] == "experiment=ablation_dual":
         assert cfg.hydra.sweeper.params["+variant"].count(",") == 5 and cfg.experiment_name == "ablation_dual"
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "single_synthetic_cpu.pt"
+VARIANTS = sorted(p.stem for p in (Path(CONF) / "variant").glob("*.yaml"))
+
+
+def test_the_shipped_checkpoint_matches_its_sha256():
+    import hashlib
+
+    recorded = (SHIPPED.parent / (SHIPPED.name + ".sha256")).read_text().split()[0]
+    assert hashlib.sha256(SHIPPED.read_bytes()).hexdigest() == recorded
+    assert SHIPPED.stat().st_size <= 20e6
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_starts_from_the_shipped_checkpoint(variant, caplog):
+    """The CPU default starts each variant from the shipped single-modal tracker (model.init_ckpt): the
+    backbone and the head load whole, only the fusion blocks are new."""
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=[f"+variant={variant}"])
+    assert Path(cfg.model.init_ckpt) == SHIPPED
+    with caplog.at_level(logging.WARNING):
+        module = TrackerLitModule(**{k: v for k, v in cfg.model.items() if k != "_target_"})
+    shipped = load_net_state(SHIPPED)
+    own = module.net.state_dict()
+    assert not set(shipped) - set(own)
+    missing = set(own) - set(shipped)
+    assert all(k.startswith("fusion.") for k in missing), sorted(missing)[:5]
+    assert bool(missing) == (variant != "single")
+    for key in ("backbone.patch_embed.proj.weight", "backbone.blocks.3.mlp.fc2.weight",
+                "head.score_tower.4.weight"):
+        torch.testing.assert_close(own[key], shipped[key])

@@ -24,7 +24,7 @@ from src.data.transforms import Augmentation, Jitter, PairProcessing
 
 log = logging.getLogger(__name__)
 
-TRAIN_STREAM, VAL_STREAM = 0, 1
+TRAIN_STREAM, VAL_STREAM, ONLINE_STREAM, MIX_STREAM = 0, 1, 2, 3
 
 
 class EpochKeySampler(Sampler[int]):
@@ -117,6 +117,93 @@ class PairDataset(Dataset):
         )
 
 
+class OnlinePairDataset(Dataset):
+    """Training pairs from scenes the synthetic generator draws on the fly: every key is a new scene,
+    rendered at two frames only (template, then a search frame at most ``max_gap`` later), so the
+    training data never runs out. ``dataset[key]`` is deterministic in ``(seed, key)``; the frames go
+    through the same JPEG encoding as the written benchmark, so both look alike to the network.
+
+    Args:
+        generate: the generator's parameters (``conf/data/synthetic.yaml``, ``generate``), with the
+            online overrides applied (wider target sizes and aspect ratios, for instance).
+        frames: length of each drawn scene (its motion, scale change and occlusion play out over it).
+        Others as :class:`PairDataset`.
+    """
+
+    def __init__(self, generate: Mapping, processing: PairProcessing, seed: int, stream: int, length: int,
+                 modalities: tuple[str, ...] = (VISIBLE, INFRARED), max_gap: int = 30, frames: int = 100,
+                 max_tries: int = 20):
+        from src.data import synthetic
+
+        self.generate = synthetic.resolve_config(generate)
+        self.processing = processing
+        self.seed, self.stream, self.length = int(seed), stream, int(length)
+        self.modalities = tuple(modalities)
+        self.max_gap, self.frames, self.max_tries = int(max_gap), int(frames), max_tries
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _jpeg(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        quality = [cv2.IMWRITE_JPEG_QUALITY, int(self.generate["jpeg_quality"])]
+        ok, data = cv2.imencode(".jpg", image, quality)
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)  # thermal comes back with 3 equal channels
+
+    def render(self, rng: np.random.Generator) -> tuple[dict, np.ndarray, dict, np.ndarray]:
+        """A new scene's template and search frames (modality -> ``[H, W, 3]`` uint8 RGB) and their
+        visible boxes ``ltwh``."""
+        import cv2
+
+        from src.data import synthetic
+
+        cfg = self.generate
+        attrs = synthetic.choose_attributes(rng, "train", 0, float(cfg["attribute_probability"]))
+        scene = synthetic.Scene(cfg, rng, attrs, self.frames)
+        z_index = int(rng.integers(0, self.frames - 1))
+        x_index = int(rng.integers(z_index + 1, min(self.frames, z_index + self.max_gap + 1)))
+        out = []
+        for t in (z_index, x_index):
+            visible, thermal, box = scene.frame(t, rng)
+            # the written benchmark stores BGR JPEGs; decode back to RGB as read_image does
+            images = {VISIBLE: cv2.cvtColor(self._jpeg(cv2.cvtColor(visible, cv2.COLOR_RGB2BGR)),
+                                            cv2.COLOR_BGR2RGB)}
+            if INFRARED in self.modalities:
+                images[INFRARED] = self._jpeg(thermal)
+            out += [images, box.astype(np.float64)]
+        return tuple(out)
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.stream, int(key)])
+        for _ in range(self.max_tries):
+            template, z_box, search, x_box = self.render(rng)
+            sample = self.processing(template, z_box, search, x_box, rng)
+            if sample is not None:
+                if INFRARED not in self.modalities:
+                    for part in ("template", "search"):
+                        sample[f"{part}_{INFRARED}"] = sample[f"{part}_{VISIBLE}"]
+                return sample
+        raise RuntimeError(f"no valid online training pair after {self.max_tries} scenes (key {key})")
+
+
+class MixedPairs(Dataset):
+    """``dataset[key]`` from ``online`` with probability ``fraction`` (decided by ``(seed, key)``), else
+    from ``written``: fresh scenes and the written train split in one stream of keys."""
+
+    def __init__(self, written: Dataset, online: Dataset, fraction: float, seed: int):
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"data.online.fraction must be in [0, 1], got {fraction}")
+        self.written, self.online, self.fraction, self.seed = written, online, float(fraction), int(seed)
+
+    def __len__(self) -> int:
+        return len(self.written)
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        draw = np.random.default_rng([self.seed, MIX_STREAM, int(key)]).random()
+        return (self.online if draw < self.fraction else self.written)[key]
+
+
 def _init_worker(worker_id: int) -> None:
     # samples carry their own generators (no seeding needed); one OpenCV thread per worker, as
     # the workers already run in parallel
@@ -134,7 +221,11 @@ class TrackingDataModule(L.LightningDataModule):
     pairs, the same every epoch), ``max_gap``, ``template_factor``, ``search_factor``,
     ``template_jitter``/``search_jitter`` (``{center, scale}``), ``augmentation``
     (``{hflip, brightness, grayscale}``), ``heatmap_stride``. ``template_size``, ``search_size``,
-    ``modalities`` and ``seed`` come from the training config.
+    ``heatmap_cell`` (the objective's ``model.loss.center_cell``),
+    ``modalities`` and ``seed`` come from the training config. ``online`` (synthetic benchmark only):
+    ``{fraction, frames, generate}``: that fraction of the training pairs comes from scenes the
+    generator draws on the fly (``OnlinePairDataset``, ``generate`` overriding the benchmark's
+    generation parameters), the rest from the written train split.
     """
 
     def __init__(
@@ -161,9 +252,11 @@ class TrackingDataModule(L.LightningDataModule):
         search_jitter: Mapping | None = None,
         augmentation: Mapping | None = None,
         heatmap_stride: int = 16,
+        heatmap_cell: str = "round",
         pin_memory: bool = False,
         persistent_workers: bool = True,
         worker_context: str = "spawn",
+        online: Mapping | None = None,
     ):
         super().__init__()
         self.benchmark = {
@@ -197,7 +290,12 @@ class TrackingDataModule(L.LightningDataModule):
             search_jitter=Jitter(**dict(search_jitter or {"center": 3.0, "scale": 0.25})),
             augmentation=Augmentation(**dict(augmentation or {})),
             heatmap_stride=int(heatmap_stride),
+            heatmap_cell=str(heatmap_cell),
         )
+        self.online = dict(online) if online else None
+        if self.online is not None and self.benchmark["generate"] is None:
+            raise ValueError("data.online needs a synthetic benchmark (a `generate` section) to draw "
+                             "scenes from")
         self._sequences: dict[str, list[Sequence]] = {}
         self._subsets: dict[str, dict[str, list[str]]] = {}
 
@@ -230,8 +328,15 @@ class TrackingDataModule(L.LightningDataModule):
                            self.max_gap)
 
     @cached_property
-    def train_dataset(self) -> PairDataset:
-        return self._pairs("train", TRAIN_STREAM, self.samples_per_epoch)
+    def train_dataset(self) -> Dataset:
+        written = self._pairs("train", TRAIN_STREAM, self.samples_per_epoch)
+        if self.online is None or float(self.online["fraction"]) == 0.0:
+            return written
+        generate = {**self.benchmark["generate"], **dict(self.online.get("generate") or {})}
+        online = OnlinePairDataset(generate, self.processing, self.seed, ONLINE_STREAM,
+                                   self.samples_per_epoch, self.modalities, self.max_gap,
+                                   frames=int(self.online["frames"]))
+        return MixedPairs(written, online, float(self.online["fraction"]), self.seed)
 
     @cached_property
     def val_dataset(self) -> PairDataset:

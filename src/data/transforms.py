@@ -50,8 +50,18 @@ class Augmentation:
     grayscale: float = 0.05
 
 
-def heatmap(box_cxcywh: np.ndarray, size: int, min_overlap: float = 0.7) -> np.ndarray:
+CENTER_CELLS = ("round", "floor")
+
+
+def heatmap(box_cxcywh: np.ndarray, size: int, min_overlap: float = 0.7,
+            center_cell: str = "round") -> np.ndarray:
     """``[size, size]`` float32 Gaussian target at a normalised ``cxcywh`` box.
+
+    ``center_cell``: which cell is the centre's. ``round``: ``round(c * size)``, OSTrack's (the cell
+    whose top-left corner is nearest the centre); ``floor``: ``floor(c * size)``, the cell whose patch
+    holds the centre. Either way the box decodes as ``(cell + offset) / size``: the offset the network
+    learns is in [-0.5, 0.5) or [0, 1). On a coarse grid a patch-token network finds the patch holding
+    the centre; with ``round`` half of its labels sit one cell off that patch (BENCHMARKS.md).
 
     OSTrack's ``generate_heatmap`` (CenterNet's): centre cell ``round(c * size)``, radius from
     CornerNet's ``gaussian_radius`` at ``min_overlap`` (OSTrack keeps that formula's known slip),
@@ -60,7 +70,12 @@ def heatmap(box_cxcywh: np.ndarray, size: int, min_overlap: float = 0.7) -> np.n
     cx, cy, w, h = (float(v) * size for v in box_cxcywh)
     radius = max(0, int(gaussian_radius(w, h, min_overlap)))
     out = np.zeros((size, size), np.float32)
-    x, y = int(round(cx)), int(round(cy))
+    if center_cell not in CENTER_CELLS:
+        raise ValueError(f"heatmap center_cell must be one of {CENTER_CELLS}, got {center_cell!r}")
+    if center_cell == "round":
+        x, y = int(round(cx)), int(round(cy))
+    else:  # a centre on the crop's far edge belongs to the last patch
+        x, y = min(math.floor(cx), size - 1), min(math.floor(cy), size - 1)
     sigma = (2 * radius + 1) / 6
     ys, xs = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     gauss = np.exp(-(xs * xs + ys * ys) / (2 * sigma * sigma)).astype(np.float32)
@@ -107,6 +122,7 @@ class PairProcessing:
     search_jitter: Jitter = field(default_factory=lambda: Jitter(3.0, 0.25))
     augmentation: Augmentation = field(default_factory=Augmentation)
     heatmap_stride: int = 16
+    heatmap_cell: str = "round"
     min_box_fraction: float = 0.5  # of the target that must stay inside the search crop
 
     def geometry(
@@ -172,5 +188,6 @@ class PairProcessing:
         sample.update({f"search_{m}": normalize(c) for m, c in x_crops.items()})
         sample["template_box"] = torch.from_numpy(z_norm.astype(np.float32))
         sample["search_box"] = torch.from_numpy(x_norm.astype(np.float32))
-        sample["heatmap"] = torch.from_numpy(heatmap(x_norm, self.search_size // self.heatmap_stride))
+        sample["heatmap"] = torch.from_numpy(heatmap(x_norm, self.search_size // self.heatmap_stride,
+                                                     center_cell=self.heatmap_cell))
         return sample

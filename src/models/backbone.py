@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from timm.layers import PatchEmbed, trunc_normal_
+from timm.layers import ConvNormAct, PatchEmbed, trunc_normal_
 from torch import nn
 
 from src.models.layers.candidate_elimination import CEBlock
@@ -29,6 +29,33 @@ def to_three_channels(image: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected 1 or 3 image channels, got {image.shape[1]} (shape {tuple(image.shape)})")
 
 
+class ConvStem(nn.Module):
+    """Convolutional patch embedding (Xiao et al., NeurIPS 2021, "Early convolutions help
+    transformers see better"): ``log2(patch_size)`` 3x3 stride-2 conv-BN-ReLU layers of widths
+    ``channels``, then a 1x1 projection to ``embed_dim``. Same output as ``PatchEmbed``
+    (``[B, (H/p) * (W/p), embed_dim]``), but a from-scratch network trains far faster with it."""
+
+    def __init__(self, patch_size: int, embed_dim: int, channels: Sequence[int], in_chans: int = 3) -> None:
+        super().__init__()
+        layers = patch_size.bit_length() - 1
+        if 1 << layers != patch_size:
+            raise ValueError(f"a conv stem needs a power-of-two patch_size, got {patch_size}")
+        channels = list(channels)
+        if len(channels) != layers:
+            raise ValueError(f"stem_channels {channels}: one width per stride-2 layer, i.e. {layers} "
+                             f"for patch_size {patch_size}")
+        widths = [in_chans, *channels]
+        self.convs = nn.Sequential(*(ConvNormAct(a, b, kernel_size=3, stride=2, padding=1)
+                                     for a, b in zip(widths[:-1], widths[1:])))
+        self.proj = nn.Conv2d(widths[-1], embed_dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.convs(x)).flatten(2).transpose(1, 2)
+
+
+STEMS = ("patch", "conv")
+
+
 class VisionTransformerCE(nn.Module):
     """ViT backbone with candidate elimination.
 
@@ -40,14 +67,18 @@ class VisionTransformerCE(nn.Module):
         ce_loc: zero-based indices of the blocks that eliminate (OSTrack ViT-B: 3, 6, 9).
         ce_keep_ratio: keep ratio per entry of ``ce_loc``.
         sort_kept: the token spatial filter (TSF) in every CE block.
+        stem: ``patch`` (ViT's linear patch embedding, what pretrained ViTs have) or ``conv``
+            (``ConvStem`` with widths ``stem_channels``).
     """
 
     def __init__(self, template_size: int, search_size: int, patch_size: int = 16, embed_dim: int = 768,
                  depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  ce_loc: Sequence[int] = (), ce_keep_ratio: Sequence[float] = (),
-                 sort_kept: bool = True) -> None:
+                 sort_kept: bool = True, stem: str = "patch", stem_channels: Sequence[int] = ()) -> None:
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
         for name, size in (("template_size", template_size), ("search_size", search_size)):
             if size % patch_size:
                 raise ValueError(f"{name} {size} is not a multiple of patch_size {patch_size}")
@@ -63,8 +94,11 @@ class VisionTransformerCE(nn.Module):
         self.ce_loc = ce_loc
 
         # img_size=None: the one embedding serves both input sizes
-        self.patch_embed = PatchEmbed(img_size=None, patch_size=patch_size, in_chans=3, embed_dim=embed_dim,
-                                      strict_img_size=False)
+        if stem == "patch":
+            self.patch_embed = PatchEmbed(img_size=None, patch_size=patch_size, in_chans=3,
+                                          embed_dim=embed_dim, strict_img_size=False)
+        else:
+            self.patch_embed = ConvStem(patch_size, embed_dim, stem_channels)
         self.pos_embed_z = nn.Parameter(torch.zeros(1, self.num_template, embed_dim))
         self.pos_embed_x = nn.Parameter(torch.zeros(1, self.num_search, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)

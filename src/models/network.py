@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "ce_loc": [3, 6, 9], "ce_keep_ratio": [0.7, 0.7, 0.7],
         "ce_template_mask": "center",
         "sort_kept": True,
+        "stem": "patch",
+        "stem_channels": [],
         "pretrained": None,
     },
     "fusion": {"align": "recover", "stages": ["cmc"], "num_heads": None, "max_len": 500, "attn_drop": 0.1,
@@ -249,7 +251,7 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
 
     Keys: ``variant``, ``modalities``, ``template_size``, ``search_size``, ``patch_size``,
     ``backbone{embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
-    drop_path_rate, ce_loc, ce_keep_ratio, ce_template_mask, sort_kept, pretrained}``,
+    drop_path_rate, ce_loc, ce_keep_ratio, ce_template_mask, sort_kept, stem, stem_channels, pretrained}``,
     ``fusion{align, stages, num_heads, max_len, attn_drop, ceb_keep_ratio}``, ``head{channels}``.
     See conf/model/net/*.yaml for their meaning. ``load_pretrained=False`` skips
     ``backbone.pretrained`` (for rebuilding a network whose trained weights are loaded next,
@@ -262,7 +264,7 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
         embed_dim=b["embed_dim"], depth=b["depth"], num_heads=b["num_heads"], mlp_ratio=b["mlp_ratio"],
         qkv_bias=b["qkv_bias"], drop_rate=b["drop_rate"], attn_drop_rate=b["attn_drop_rate"],
         drop_path_rate=b["drop_path_rate"], ce_loc=b["ce_loc"], ce_keep_ratio=b["ce_keep_ratio"],
-        sort_kept=b["sort_kept"])
+        sort_kept=b["sort_kept"], stem=b["stem"], stem_channels=b["stem_channels"])
     dim = b["embed_dim"]
     heads = f["num_heads"] or b["num_heads"]
     max_needed = backbone.num_template + backbone.num_search

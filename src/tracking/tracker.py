@@ -72,6 +72,10 @@ class OSTrackTracker:
             network reads ``visible`` only).
         min_size: smallest box side after clipping to the image (OSTrack's margin, 10 px).
         hanning: apply the Hanning window to the score map.
+        size_lr: how far the box size moves toward the predicted size each frame, ``w = (1 - lr) w_prev
+            + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
+            A network whose size estimate is noisy makes the box size a random walk at 1; lower values
+            damp it (BENCHMARKS.md, "Learned tracker").
 
     Interface shared by every tracker: :meth:`initialize` with the first frame and box, then
     :meth:`track` per frame. ``frames`` maps a modality to an ``[H, W, 3]`` uint8 RGB image.
@@ -83,7 +87,7 @@ class OSTrackTracker:
     def __init__(self, net: torch.nn.Module, template_factor: float = 2.0, search_factor: float = 4.0,
                  device: str | torch.device | None = None, template_size: int | None = None,
                  search_size: int | None = None, modalities: tuple[str, ...] | list[str] | None = None,
-                 min_size: float = 10.0, hanning: bool = True):
+                 min_size: float = 10.0, hanning: bool = True, size_lr: float = 1.0):
         if device is None:
             param = next(net.parameters(), None)
             device = param.device if param is not None else torch.device("cpu")
@@ -93,6 +97,9 @@ class OSTrackTracker:
         self.search_factor = float(search_factor)
         self.min_size = float(min_size)
         self.hanning = hanning
+        if not 0.0 < size_lr <= 1.0:
+            raise ValueError(f"OSTrackTracker: size_lr must be in (0, 1], got {size_lr}")
+        self.size_lr = float(size_lr)
         self.template_size = int(template_size or _net_setting(net, "template_size") or 0)
         self.search_size = int(search_size or _net_setting(net, "search_size") or 0)
         if not self.template_size or not self.search_size:
@@ -139,7 +146,9 @@ class OSTrackTracker:
     def from_checkpoint(cls, ckpt_path: str | Path, device: str | torch.device = "cpu",
                         **kwargs: Any) -> OSTrackTracker:
         """Rebuild the network from a TrackerLitModule checkpoint (its ``net`` hyperparameter and
-        the ``net.``-prefixed weights) and wrap it. ``kwargs`` go to the constructor."""
+        the ``net.``-prefixed weights) and wrap it. ``kwargs`` go to the constructor; those not
+        given come from the checkpoint's ``tracker`` hyperparameter (``model.tracker``), then the
+        constructor's defaults."""
         from src.models import build_network
 
         ckpt_path = Path(str(ckpt_path))
@@ -158,6 +167,8 @@ class OSTrackTracker:
         kwargs.setdefault("template_size", net_cfg.get("template_size"))
         kwargs.setdefault("search_size", net_cfg.get("search_size"))
         kwargs.setdefault("modalities", net_cfg.get("modalities"))
+        for key, value in (hparams.get("tracker") or {}).items():  # how the network is meant to be tracked
+            kwargs.setdefault(key, value)
         tracker = cls(net, device=device, **kwargs)
         tracker.hparams = hparams
         tracker.ckpt_path = str(ckpt_path)
@@ -227,7 +238,12 @@ class OSTrackTracker:
                 self._response = torch.empty_like(score_map)
             score_map = torch.mul(score_map, self._window, out=self._response)
         pred = self.net.decode(score_map, out["size_map"], out["offset_map"])  # [1, 4] cxcywh in [0, 1]
-        box_crop = cxcywh_to_ltwh(np.asarray(pred[0].tolist(), dtype=np.float64) * self.search_size)
-        box = clip_ltwh(geometry.box_to_image(box_crop), width, height, self.min_size)
+        box = geometry.box_to_image(cxcywh_to_ltwh(np.asarray(pred[0].tolist(), dtype=np.float64)
+                                                   * self.search_size))
+        if self.size_lr < 1.0:  # damp the size, keep the predicted centre
+            centre = box[:2] + box[2:] / 2
+            size = (1.0 - self.size_lr) * self._state[2:] + self.size_lr * box[2:]
+            box = np.concatenate([centre - size / 2, size])
+        box = clip_ltwh(box, width, height, self.min_size)
         self._state = box
         return box.copy()

@@ -116,3 +116,33 @@ class SampleImages(Callback):
                 logger.log_image("samples", images=[image], step=trainer.global_step,
                                  caption=["template | search (gt green, pred red), visible then infrared | "
                                           "score map"])
+
+
+class WallClockCheckpoints(Callback):
+    """Saves ``wall_<M>min.ckpt`` when the run's wall time (from the start of fitting) passes each of
+    ``minutes``: the checkpoints of a time-to-accuracy curve (scored afterwards with
+    ``python -m src.evaluate ckpt_path=...``). Checked after every training batch; a resumed run counts
+    from its own start."""
+
+    def __init__(self, dirpath: str, minutes: list[float]):
+        self.dirpath = Path(dirpath)
+        self.minutes = sorted(float(m) for m in minutes)
+        self.start: float | None = None
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        import time
+
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        import time
+
+        if self.start is None or not self.minutes:
+            return
+        elapsed = (time.perf_counter() - self.start) / 60
+        while self.minutes and elapsed >= self.minutes[0]:
+            mark = self.minutes.pop(0)
+            path = self.dirpath / f"wall_{mark:g}min.ckpt"
+            trainer.save_checkpoint(str(path))
+            log.info("wall-clock checkpoint at %.1f min (step %d): %s", elapsed, trainer.global_step, path)

@@ -37,7 +37,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "drop_epoch": 240,   # OSTrack: LR_DROP_EPOCH
         "gamma": 0.1,
     },
-    "loss": {"focal_weight": 1.0, "giou_weight": 2.0, "l1_weight": 5.0, "box_at": "peak"},
+    # center_cell: the heatmap's centre cell, round (OSTrack) or floor (the patch holding the centre);
+    # the data pipeline draws the labels with it (src.train.build_datamodule)
+    "loss": {"focal_weight": 1.0, "giou_weight": 2.0, "l1_weight": 5.0, "box_at": "peak",
+             "center_cell": "round"},
     "ce": {
         "enabled": True,
         "start_epoch": 20,   # OSTrack: CE_START_EPOCH
@@ -48,6 +51,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # null: train everything. A list of name prefixes: train only those (adapter-style, as
         # ViPT / BAT: fusion blocks and head on top of a frozen single-modal tracker).
         "trainable": None,
+    },
+    # how this network is tracked (OSTrackTracker's settings that depend on the network); stored in the
+    # checkpoint, so validation, the end-of-run test and src.evaluate all track it the same way
+    "tracker": {
+        "size_lr": 1.0,           # OSTrack: the predicted size as it is (see OSTrackTracker)
     },
     "validation": {
         "track": True,            # track the validation sequences and log val/MPR, val/MSR
@@ -106,7 +114,7 @@ class TrackerLitModule(LightningModule):
 
     Args:
         net: the network config (``model.net``: sizes, variant, backbone, fusion, head).
-        optimizer, scheduler, loss, ce, freeze, validation: recipe sections; see ``DEFAULTS``.
+        optimizer, scheduler, loss, ce, freeze, validation, tracker: recipe sections; see ``DEFAULTS``.
         init_ckpt: optional checkpoint whose network weights initialise ``net`` (e.g. a
             single-modal run to start a dual-modal one from); missing/unexpected keys are logged.
         variant: stored for readers of the checkpoint; taken from ``net["variant"]``.
@@ -114,7 +122,8 @@ class TrackerLitModule(LightningModule):
 
     def __init__(self, net: Mapping, optimizer: Mapping | None = None, scheduler: Mapping | None = None,
                  loss: Mapping | None = None, ce: Mapping | None = None, freeze: Mapping | None = None,
-                 validation: Mapping | None = None, init_ckpt: str | None = None,
+                 validation: Mapping | None = None, tracker: Mapping | None = None,
+                 init_ckpt: str | None = None,
                  variant: str | None = None):
         super().__init__()
         net = _plain(net)
@@ -127,6 +136,7 @@ class TrackerLitModule(LightningModule):
             "ce": _merge("ce", ce),
             "freeze": _merge("freeze", freeze),
             "validation": _merge("validation", validation),
+            "tracker": _merge("tracker", tracker),
             "init_ckpt": None if init_ckpt is None else str(init_ckpt),
         })
         from src.models import build_network  # the network package; imported late so tests can stub it
@@ -139,7 +149,18 @@ class TrackerLitModule(LightningModule):
 
     # ------------------------------------------------------------------ setup
     def _load_init_ckpt(self, path: str) -> None:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"model.init_ckpt: {path} not found (the shipped single-modal "
+                                    "checkpoint is made by `make pretrain`; model.init_ckpt=null trains "
+                                    "from scratch)")
         state = load_net_state(path)
+        own = self.net.state_dict()
+        mismatched = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+                      if k in own and own[k].shape != v.shape]
+        if mismatched:
+            raise ValueError(f"model.init_ckpt {path}: {len(mismatched)} tensors do not fit this network "
+                             f"(checkpoint vs model.net), e.g. {'; '.join(mismatched[:3])}: it was trained "
+                             "with another model.net; pass a matching checkpoint or model.init_ckpt=null")
         result = self.net.load_state_dict(state, strict=False)
         log.info("init_ckpt %s: %d tensors loaded", path, len(state) - len(result.unexpected_keys))
         if result.missing_keys:

@@ -75,6 +75,21 @@ def box_losses(pred_cxcywh: Tensor, target_cxcywh: Tensor) -> tuple[Tensor, Tens
     return giou, l1, iou
 
 
+BOX_AT = ("peak", "target", "near")
+
+
+def cells_near(cell: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """The flat indices of ``cell`` ``[B]`` and its 8 neighbours, ``[B, 9]``, and which of them lie on
+    the ``height x width`` map (``[B, 9]`` bool; off-map entries point at ``cell`` itself)."""
+    row, col = torch.div(cell, width, rounding_mode="floor"), cell % width
+    dy, dx = torch.meshgrid(torch.arange(-1, 2, device=cell.device), torch.arange(-1, 2, device=cell.device),
+                            indexing="ij")
+    rows, cols = row[:, None] + dy.flatten(), col[:, None] + dx.flatten()
+    valid = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    index = torch.where(valid, rows * width + cols, cell[:, None])
+    return index, valid
+
+
 class TrackingObjective(torch.nn.Module):
     """``focal_weight * focal + giou_weight * giou + l1_weight * l1`` (OSTrack: 1, 2, 5).
 
@@ -83,14 +98,25 @@ class TrackingObjective(torch.nn.Module):
     - ``target``: at the target's heatmap cell, as CenterNet does. The size head then learns sizes
       independently of where the score head looks; with ``peak``, a network that cannot yet localise
       learns to hedge with oversized boxes, which compound frame after frame when it tracks.
-    The logged ``iou`` is always that of ``pred_boxes`` (the box tracking uses).
+    - ``near``: at the target's cell and its 8 neighbours (those on the map), each decoding the whole
+      target box (FCOS's centre sampling). On a coarse map (8x8 at the CPU default, the target 2x2
+      cells) the score peak often lands one cell off the labelled cell; trained there too, the box
+      read at such a peak is still the target's.
+    The logged ``iou`` is always that of ``pred_boxes`` (the box tracking uses). ``center_cell`` is the
+    label convention of the batches' heatmaps (``src.data.transforms.heatmap``), recorded here because
+    it belongs to the objective; the data pipeline applies it.
     """
 
     def __init__(self, focal_weight: float = 1.0, giou_weight: float = 2.0, l1_weight: float = 5.0,
-                 box_at: str = "peak"):
+                 box_at: str = "peak", center_cell: str = "round"):
         super().__init__()
-        if box_at not in ("peak", "target"):
-            raise ValueError(f"loss.box_at must be 'peak' or 'target', got {box_at!r}")
+        from src.data.transforms import CENTER_CELLS
+
+        if center_cell not in CENTER_CELLS:
+            raise ValueError(f"loss.center_cell must be one of {CENTER_CELLS}, got {center_cell!r}")
+        self.center_cell = center_cell  # the batches' heatmaps are drawn with it (the data pipeline)
+        if box_at not in BOX_AT:
+            raise ValueError(f"loss.box_at must be one of {BOX_AT}, got {box_at!r}")
         self.focal_weight = focal_weight
         self.giou_weight = giou_weight
         self.l1_weight = l1_weight
@@ -101,12 +127,19 @@ class TrackingObjective(torch.nn.Module):
         ``[B,2,H,W]``, ``pred_boxes [B,4]``); ``batch`` with ``heatmap [B,H,W]`` and ``search_box [B,4]``.
         Returns the loss and its parts."""
         focal = heatmap_focal_loss(out["score_map"], batch["heatmap"])
-        boxes = out["pred_boxes"]
+        boxes, targets = out["pred_boxes"], batch["search_box"]
+        cell = batch["heatmap"].flatten(1).argmax(dim=1)
+        maps = (out["score_map"], out["size_map"], out["offset_map"])
         if self.box_at == "target":
-            cell = batch["heatmap"].flatten(1).argmax(dim=1)
-            boxes = CenterPredictor.decode(out["score_map"], out["size_map"], out["offset_map"], index=cell)
-        giou, l1, iou = box_losses(boxes, batch["search_box"])
-        if self.box_at == "target":  # the tracked box is the peak's
+            boxes = CenterPredictor.decode(*maps, index=cell)
+        elif self.box_at == "near":
+            index, valid = cells_near(cell, *out["score_map"].shape[-2:])
+            B, K = index.shape
+            boxes = torch.stack([CenterPredictor.decode(*maps, index=index[:, k]) for k in range(K)], dim=1)
+            boxes = boxes[valid]  # [N, 4], every on-map cell around each target
+            targets = targets[:, None].expand(B, K, 4)[valid]
+        giou, l1, iou = box_losses(boxes, targets)
+        if self.box_at != "peak":  # the tracked box is the peak's
             iou = box_ious(out["pred_boxes"], batch["search_box"])
         loss = self.focal_weight * focal + self.giou_weight * giou + self.l1_weight * l1
         return loss, {"loss": loss, "focal": focal, "giou": giou, "l1": l1, "iou": iou.mean()}

@@ -60,7 +60,7 @@ def track_validation(module, split: str, protocol: str, max_sequences: int | Non
     rank, world = module.global_rank, module.trainer.world_size
     was_training = module.net.training
     module.net.eval()
-    tracker = OSTrackTracker(module.net)
+    tracker = OSTrackTracker(module.net, **module.hparams.get("tracker", {}))
     results = {}
     for seq in sequences[rank::world]:
         boxes, _times = track_sequence(tracker, seq)
