@@ -128,8 +128,9 @@ class TrackingObjective(torch.nn.Module):
         Returns the loss and its parts."""
         focal = heatmap_focal_loss(out["score_map"], batch["heatmap"])
         boxes, targets = out["pred_boxes"], batch["search_box"]
-        cell = batch["heatmap"].flatten(1).argmax(dim=1)
-        maps = (out["score_map"], out["size_map"], out["offset_map"])
+        if self.box_at != "peak":
+            cell = batch["heatmap"].flatten(1).argmax(dim=1)
+            maps = (out["score_map"], out["size_map"], out["offset_map"])
         if self.box_at == "target":
             boxes = CenterPredictor.decode(*maps, index=cell)
         elif self.box_at == "near":
