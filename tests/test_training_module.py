@@ -219,7 +219,7 @@ def test_warmup_keep_ratio_reaches_the_network():
 
 @pytest.mark.parametrize("overrides", [
     ["experiment=ablation_dual"], ["experiment=tsf_single"], ["experiment=paper_lasher"],
-    ["hparams_search=optuna"], ["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_sim"], ["logger=wandb"],
+    ["experiment=pretrain"], ["experiment=synthetic_full"], ["hparams_search=optuna"], ["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_sim"], ["logger=wandb"],
     ["logger=none"], ["debug=limit"], ["debug=overfit"], ["debug=profiler"], ["model=vitb_256"],
     ["hydra/launcher=joblib"], ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu"],
 ])
@@ -233,6 +233,12 @@ def test_presets_compose(overrides):
         assert cfg.trainer.gradient_clip_val == 0.1 and cfg.model.net.backbone.drop_path_rate == 0.1
     if overrides[0] == "experiment=ablation_dual":
         assert cfg.hydra.sweeper.params["+variant"].count(",") == 5 and cfg.experiment_name == "ablation_dual"
+    if overrides[0] == "experiment=pretrain":  # the shipped checkpoint: single-modal, from scratch
+        assert cfg.model.net.variant == "single" and cfg.model.init_ckpt is None
+        assert cfg.export_weights.endswith("checkpoints/single_synthetic_cpu.pt")
+    if overrides[0] == "experiment=synthetic_full":  # CMC* from the shipped checkpoint, longer
+        assert cfg.model.net.variant == "cmc" and cfg.model.init_ckpt.endswith("single_synthetic_cpu.pt")
+        assert cfg.trainer.max_epochs > 5 * 16
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "single_synthetic_cpu.pt"
