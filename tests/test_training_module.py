@@ -219,7 +219,8 @@ def test_warmup_keep_ratio_reaches_the_network():
 
 @pytest.mark.parametrize("overrides", [
     ["experiment=ablation_dual"], ["experiment=tsf_single"], ["experiment=paper_lasher"],
-    ["experiment=pretrain"], ["experiment=synthetic_full"], ["hparams_search=optuna"], ["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_sim"], ["logger=wandb"],
+    ["experiment=pretrain"], ["experiment=synthetic_full"], ["hparams_search=optuna"], ["trainer=gpu"],
+    ["trainer=ddp"], ["trainer=ddp_sim"], ["logger=wandb"],
     ["logger=none"], ["debug=limit"], ["debug=overfit"], ["debug=profiler"], ["model=vitb_256"],
     ["hydra/launcher=joblib"], ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu"],
 ])
