@@ -54,6 +54,16 @@ class EpochKeySampler(Sampler[int]):
         return self.length
 
 
+def with_infrared_keys(sample: dict[str, torch.Tensor], modalities: tuple[str, ...]
+                       ) -> dict[str, torch.Tensor]:
+    """A single-modal sample gets the batch keys the contract names: the infrared slots carry the visible
+    crops (the network ignores them)."""
+    if INFRARED not in modalities:
+        for part in ("template", "search"):
+            sample[f"{part}_{INFRARED}"] = sample[f"{part}_{VISIBLE}"]
+    return sample
+
+
 class PairDataset(Dataset):
     """Training pairs drawn from sequences. ``dataset[key]`` is deterministic in ``(seed, key)``.
 
@@ -107,10 +117,7 @@ class PairDataset(Dataset):
             boxes = sequence.boxes[VISIBLE]
             sample = self.processing(template, boxes[z_index], search, boxes[x_index], rng)
             if sample is not None:
-                if INFRARED not in self.modalities:  # keep the batch keys the contract names
-                    for part in ("template", "search"):
-                        sample[f"{part}_{INFRARED}"] = sample[f"{part}_{VISIBLE}"]
-                return sample
+                return with_infrared_keys(sample, self.modalities)
         raise RuntimeError(
             f"no valid training pair after {self.max_tries} draws (key {key}); "
             f"are the boxes far too small or outside the frames?"
@@ -180,10 +187,7 @@ class OnlinePairDataset(Dataset):
             template, z_box, search, x_box = self.render(rng)
             sample = self.processing(template, z_box, search, x_box, rng)
             if sample is not None:
-                if INFRARED not in self.modalities:
-                    for part in ("template", "search"):
-                        sample[f"{part}_{INFRARED}"] = sample[f"{part}_{VISIBLE}"]
-                return sample
+                return with_infrared_keys(sample, self.modalities)
         raise RuntimeError(f"no valid online training pair after {self.max_tries} scenes (key {key})")
 
 
