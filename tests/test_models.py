@@ -19,6 +19,7 @@ from src.models.layers import (
     GateLayer,
     candidate_elimination,
     recover_tokens,
+    template_center_index,
     template_mask_from_box,
 )
 from src.models.pretrained import load_pretrained, resize_pos_embed
@@ -230,7 +231,8 @@ def test_template_mask_modes():
     box = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.1, 0.9, 0.01, 0.01]])
     assert template_mask_from_box(box, 4, "all") is None
     center = template_mask_from_box(box, 4, "center").view(2, 4, 4)
-    assert center.sum() == 2 and center[0, 1, 1] and center[1, 3, 0]
+    # OSTrack's CTR_POINT: the grid's centre token (1, 1) on a 4x4 grid, wherever the box is
+    assert center.sum() == 2 and center[0, 1, 1] and center[1, 1, 1]
     centred = template_mask_from_box(torch.tensor([[0.5, 0.5, 0.2, 0.2]]), 8, "center")
     assert torch.equal(centred, template_mask_from_box(None, 8, "center", batch=1))
     m = template_mask_from_box(box, 4, "box").view(2, 4, 4)
@@ -241,6 +243,45 @@ def test_template_mask_modes():
     assert no_box[:, 3, 3].all() and no_box.sum() == 3  # OSTrack's CTR_POINT for an 8x8 template
     with pytest.raises(ValueError, match="ce_template_mask"):
         template_mask_from_box(box, 4, "middle")
+
+
+@pytest.mark.parametrize(("grid", "index"), [(7, 3), (8, 3), (12, 5), (14, 6), (4, 1)])
+def test_center_token_is_ostracks_ctr_point(grid, index):
+    # botaoye/OSTrack lib/utils/ce_utils.py generate_mask_cond, CTR_POINT: slice(3, 4) for 7x7 and 8x8,
+    # slice(5, 6) for 12x12, slice(6, 7) for 14x14 (4x4, the CPU default, is not in OSTrack's list)
+    assert template_center_index(grid) == index
+    off_centre = torch.tensor([[0.2, 0.8, 0.1, 0.3]])
+    mask = template_mask_from_box(off_centre, grid, "center").view(grid, grid)
+    assert mask.sum() == 1 and mask[index, index]
+
+
+def test_center_mask_keeps_the_same_tokens_for_any_template_box():
+    """ce_template_mask=center: a non-centred template box gives the same CE kept-token set as the
+    centred one (the mask is the centre token, not the box's); with `box` the box steers it."""
+    cfg = tiny_cfg()
+    cfg["template_size"], cfg["search_size"] = 64, 128  # 4x4 template, 8x8 search grid
+    cfg["backbone"] = {**cfg["backbone"], "ce_template_mask": "center", "ce_loc": [0, 1],
+                       "ce_keep_ratio": [0.5, 0.5]}
+    torch.manual_seed(0)
+    net = build_network(cfg).eval()
+    x = inputs(cfg)
+    x.pop("template_box", None)
+    centred = torch.tensor([[0.5, 0.5, 0.4, 0.4]] * 2)
+    off_centre = torch.tensor([[0.8, 0.2, 0.3, 0.3], [0.15, 0.85, 0.25, 0.2]])
+    with torch.no_grad():
+        kept_c = net(**x, template_box=centred)["keep_index"]
+        kept_o = net(**x, template_box=off_centre)["keep_index"]
+        kept_none = net(**x)["keep_index"]
+    assert len(kept_c) == 2 and kept_c[-1].shape[1] < 64  # elimination happened
+    for a, b, c in zip(kept_c, kept_o, kept_none):
+        for row in range(2):
+            assert set(a[row].tolist()) == set(b[row].tolist()) == set(c[row].tolist())
+    # the same inputs under `box`: the off-centre box picks other tokens
+    net.ce_template_mask = "box"
+    with torch.no_grad():
+        box_c = net(**x, template_box=centred)["keep_index"]
+        box_o = net(**x, template_box=off_centre)["keep_index"]
+    assert any(set(a[r].tolist()) != set(b[r].tolist()) for a, b in zip(box_c, box_o) for r in range(2))
 
 
 def test_template_box_steers_elimination():

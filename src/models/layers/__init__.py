@@ -6,6 +6,7 @@ from src.models.layers.candidate_elimination import (
     CEBlock,
     candidate_elimination,
     recover_tokens,
+    template_center_index,
     template_mask_from_box,
 )
 from src.models.layers.fusion import (
@@ -22,5 +23,6 @@ from src.models.layers.head import CenterPredictor
 __all__ = [
     "TEMPLATE_MASK_MODES", "Attention", "CEBStage", "CEBlock", "CMCBlock", "CMCBlock1", "CenterPredictor",
     "CustomCrossModalAttention", "GateLayer", "ModalSpecificLayer", "RelativePositionEncoding",
-    "candidate_elimination", "recover_tokens", "template_mask_from_box",
+    "candidate_elimination", "recover_tokens", "template_center_index",
+    "template_mask_from_box",
 ]

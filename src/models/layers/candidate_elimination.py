@@ -20,6 +20,16 @@ from src.models.layers.attention import Attention
 TEMPLATE_MASK_MODES = ("box", "center", "all")
 
 
+def template_center_index(grid: int) -> int:
+    """Row (= column) of the template grid's centre token: ``(G_z - 1) // 2``.
+
+    OSTrack's ``CTR_POINT`` (botaoye/OSTrack lib/utils/ce_utils.py, ``generate_mask_cond``) lists it
+    per template grid: 3 for 7x7 and 8x8, 5 for 12x12, 6 for 14x14; this rule gives each of those
+    (and 1 for the CPU default's 4x4 grid). Template crops are centred on the target by construction.
+    """
+    return (grid - 1) // 2
+
+
 def template_mask_from_box(template_box: torch.Tensor | None, grid: int, mode: str,
                            batch: int | None = None,
                            device: torch.device | None = None) -> torch.Tensor | None:
@@ -28,37 +38,36 @@ def template_mask_from_box(template_box: torch.Tensor | None, grid: int, mode: s
     Args:
         template_box: ``[B, 4]`` cxcywh normalised to the template crop, or None.
         grid: template patch grid side ``G_z`` (template size / patch size).
-        mode: ``all`` (no mask: every template token), ``center`` (the patch holding the box
-            centre; OSTrack's ``CTR_POINT``) or ``box`` (patches whose centre lies in the box;
-            OSTrack's ``GT_BOX``; the centre patch when the box covers no patch centre).
-        batch, device: needed only when ``template_box`` is None.
+        mode: ``all`` (no mask: every template token), ``center`` (the grid's centre token,
+            :func:`template_center_index`, whatever the box: OSTrack's ``CTR_POINT``) or ``box``
+            (patches whose centre lies in the box; OSTrack's ``GT_BOX``; the patch holding the box
+            centre when the box covers no patch centre).
+        batch, device: needed when ``template_box`` is None.
 
     Returns:
-        ``[B, G_z * G_z]`` bool, or None for ``all``. Without a box, ``center`` and ``box``
-        use the grid's centre patch ``(G_z - 1) // 2`` (OSTrack's fixed choice): template
-        crops are centred on the target by construction.
+        ``[B, G_z * G_z]`` bool, or None for ``all``. Without a box, ``box`` uses the centre token too.
     """
     if mode not in TEMPLATE_MASK_MODES:
         raise ValueError(f"ce_template_mask must be one of {TEMPLATE_MASK_MODES}, got {mode!r}")
     if mode == "all":
         return None
-    if template_box is None:
-        if batch is None:
+    if template_box is None or mode == "center":
+        if template_box is None and batch is None:
             raise ValueError("template_mask_from_box: give `batch` when template_box is None")
-        mask = torch.zeros(batch, grid, grid, dtype=torch.bool, device=device)
-        c = (grid - 1) // 2
+        n = batch if template_box is None else template_box.shape[0]
+        where = device if template_box is None else template_box.device
+        mask = torch.zeros(n, grid, grid, dtype=torch.bool, device=where)
+        c = template_center_index(grid)
         mask[:, c, c] = True
         return mask.flatten(1)
     box = template_box.detach().float()
     cx, cy, w, h = box.unbind(-1)
     # the patch holding the box centre, clamped onto the grid; a centre exactly on a patch border
-    # goes to the lower patch, so a centred box picks OSTrack's (G_z - 1) // 2 like the no-box case
+    # goes to the lower patch, so a centred box picks the centre token
     col = ((cx * grid).ceil().long() - 1).clamp(0, grid - 1)
     row = ((cy * grid).ceil().long() - 1).clamp(0, grid - 1)
     center = torch.zeros(box.shape[0], grid, grid, dtype=torch.bool, device=box.device)
     center[torch.arange(box.shape[0], device=box.device), row, col] = True
-    if mode == "center":
-        return center.flatten(1)
     centres = (torch.arange(grid, device=box.device, dtype=box.dtype) + 0.5) / grid  # patch centres
     inside_x = (centres[None] >= (cx - w / 2)[:, None]) & (centres[None] <= (cx + w / 2)[:, None])
     inside_y = (centres[None] >= (cy - h / 2)[:, None]) & (centres[None] <= (cy + h / 2)[:, None])
