@@ -81,6 +81,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     datamodule = build_datamodule(cfg)
     log.info("instantiating model <%s> (variant %s)", cfg.model._target_, cfg.model.net.variant)
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    write_load_reports(model, output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -129,6 +130,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             print_results_table(payload, title=f"{payload['variant']} on {payload['dataset']} (test)")
         log.info("metrics.json: %s", output_dir / "metrics.json")
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def write_load_reports(model: Any, output_dir: Path) -> None:
+    """The starting weights' load reports (src/models/pretrained.py) beside the run's outputs:
+    ``init_ckpt_report.json`` (model.init_ckpt) and ``pretrained_report.json`` (backbone.pretrained)."""
+    reports = {"init_ckpt_report.json": getattr(model, "init_report", None),
+               "pretrained_report.json": getattr(getattr(model, "net", None), "pretrained_report", None)}
+    for name, report in reports.items():
+        if report is not None:
+            write_json(output_dir / name, report.to_dict())
 
 
 def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:

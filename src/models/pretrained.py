@@ -1,15 +1,28 @@
-"""Pretrained backbone weights: a timm model name or a local checkpoint file.
+"""Starting weights from any source: one reader, one name mapping, one loader, one report.
 
-Supported sources (``model.net.backbone.pretrained``):
-- ``timm:<name>`` (e.g. ``timm:vit_base_patch16_224.mae``): downloaded by timm; needs internet.
-- a local file: MAE-style ``{'model': state_dict}``, OSTrack-style ``{'net': state_dict}``
-  (``backbone.`` prefix stripped), a Lightning checkpoint (``state_dict``, ``net.backbone.``
-  prefix stripped) or a plain state dict.
+Both routes use it: ``model.init_ckpt`` (the whole network: backbone, head, fusion blocks) and
+``model.net.backbone.pretrained`` (the backbone alone).
 
-The single ``pos_embed`` of a ViT pretrained at 224 px (``[1, 1 + 14*14, C]``, class token
-first) is resized bicubically to the template and search grids (OSTrack does the same).
-Keys that do not fit (missing, unexpected, shape mismatch) are logged and returned in a
-:class:`LoadReport`, never silently dropped.
+Sources (:func:`read_checkpoint` tells them apart by their keys):
+- MAE's ``{'model': state_dict}`` and timm ViTs (``timm:<name>``): a bare ViT, named ``backbone.*`` here.
+- OSTrack's ``{'net': state_dict}`` (``OSTrack_ep0300.pth.tar``): ``backbone.*`` plus the centre head
+  ``box_head.conv{1..5}_{ctr,offset,size}.*`` (botaoye/OSTrack lib/models/ostrack/ostrack.py holds the
+  two as ``backbone`` and ``box_head``; lib/models/layers/head.py ``CenterPredictor`` builds each
+  ``convN`` (N = 1..4) as Conv2d + BatchNorm2d + ReLU in an ``nn.Sequential`` and ``conv5`` as a plain
+  1x1 Conv2d). Our :class:`~src.models.layers.head.CenterPredictor` holds the same layers as three
+  towers, so ``box_head.convN_ctr.*`` is ``head.score_tower.{N-1}.*`` (``offset`` -> ``offset_tower``,
+  ``size`` -> ``size_tower``), tensor for tensor.
+- our Lightning checkpoints (``state_dict`` with ``net.`` prefixes), our exported weights
+  (``{'net', 'config', 'trained'}``, :func:`src.train.export_weights`) and plain state dicts.
+
+Position embeddings are resized on every route (bicubic, as OSTrack's ``finetune_track`` in
+lib/models/ostrack/base_backbone.py does): a ViT's single ``pos_embed`` (``[1, 1 + 14*14, C]``, class
+token first) becomes the template and search embeddings, and template/search embeddings of another
+size (e.g. OSTrack-384's 12x12 and 24x24) are resized to this network's grids.
+
+Files are read with ``weights_only=True``: a checkpoint cannot run code on load. One that holds
+pickled objects is refused with a message naming the file and the conversion
+(``python -m src.convert_ckpt IN OUT --trust``).
 """
 
 from __future__ import annotations
@@ -17,8 +30,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,20 +44,63 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
+# OSTrack's head branch suffixes -> our tower names (see the module docstring)
+OSTRACK_HEAD_TOWERS = {"ctr": "score_tower", "offset": "offset_tower", "size": "size_tower"}
+_OSTRACK_HEAD_KEY = re.compile(r"^box_head\.conv([1-5])_(ctr|offset|size)\.(.+)$")
+# top-level names of a TrackerNet state dict (and OSTrack's head name)
+NETWORK_PARTS = ("backbone.", "head.", "fusion.", "box_head.")
+# BatchNorm's step counter: OSTrack's FrozenBatchNorm2d has none, and it is never read in eval mode
+_COUNTERS = ("num_batches_tracked",)
+
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint, or one that cannot be read safely; the message names it."""
+
 
 @dataclass
 class LoadReport:
-    """What loading did: ``missing`` backbone keys the source lacked, ``unexpected`` source keys the
-    backbone has no place for, ``mismatched`` keys skipped for their shape (key -> (source, ours)),
-    ``resized`` position embeddings (key -> (source shape, new shape))."""
+    """What loading did, in the target module's names: ``loaded`` tensors, ``missing`` ones the source
+    lacked (left at their init), ``unexpected`` source tensors with no place here, ``resized``
+    position embeddings (key -> (source shape, new shape))."""
 
     source: str
+    loaded: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-    mismatched: dict[str, tuple] = field(default_factory=dict)
     resized: dict[str, tuple] = field(default_factory=dict)
+    part: str | None = None  # one row for every key (e.g. ``backbone`` when loading a backbone alone)
+
+    def _group(self, key: str) -> str:
+        return self.part or key.split(".")[0]
+
+    def rows(self) -> dict[str, dict[str, int]]:
+        """Counts per network part (``backbone``, ``head``, ``fusion``; source-only names apart)."""
+        table: dict[str, dict[str, int]] = {}
+        for column, keys in (("loaded", self.loaded), ("missing", self.missing),
+                             ("unexpected", self.unexpected), ("resized", list(self.resized))):
+            for key in keys:
+                row = table.setdefault(self._group(key), dict.fromkeys(
+                    ("loaded", "missing", "unexpected", "resized"), 0))
+                row[column] += 1
+        return table
+
+    def table(self) -> str:
+        """A short text table: one row per part, the four counts."""
+        lines = [f"weights from {self.source}",
+                 f"{'part':<14}{'loaded':>8}{'missing':>9}{'unexpected':>12}{'resized':>9}"]
+        for part, row in sorted(self.rows().items()):
+            lines.append(f"{part:<14}{row['loaded']:>8}{row['missing']:>9}{row['unexpected']:>12}"
+                         f"{row['resized']:>9}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["resized"] = {k: [list(s) for s in v] for k, v in self.resized.items()}
+        out["summary"] = self.rows()
+        return out
 
 
+# ---------------------------------------------------------------------------------------- reading
 def resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
     """``[1, g*g, C]`` (or ``[1, 1 + g*g, C]``, class token dropped) -> ``[1, grid*grid, C]``, bicubic."""
     n = pos.shape[1]
@@ -57,32 +118,78 @@ def resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
     return img.permute(0, 2, 3, 1).reshape(1, grid * grid, C).to(pos.dtype)
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Backbone-style state dict from a checkpoint file (see module docstring for layouts)."""
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save's zip archive, or the legacy format (a pickle: protocol byte 0x80 first)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
+
+
+def load_file(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` with one clear message per way it can fail."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained checkpoint not found: {path}")
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch.save archive nor a "
+                              "pickle); pass a .pth / .pth.tar / .ckpt / .pt file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 -- re-raised with the file named
-        raise ValueError(f"cannot read pretrained checkpoint {path}: {err}") from err
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a state dict or a dict holding one, got {type(obj).__name__}")
-    for key in ("model", "net", "state_dict"):
-        if key in obj and isinstance(obj[key], dict):
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" in str(err).lower():
+            raise CheckpointError(
+                f"{path} holds pickled Python objects besides its tensors (e.g. a trainer's settings), "
+                "which are not loaded: unpickling them could run code. If you trust the file, write its "
+                f"weights to a plain state dict once: python -m src.convert_ckpt {path} OUT.pth --trust"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (damaged or another "
+                              "format)") from None
+    except Exception:  # noqa: BLE001 -- torch's zip/mmap messages do not name the problem
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (damaged or another "
+                              "format)") from None
+
+
+def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint object, in the source's own names: the dict under ``state_dict``
+    (Lightning), ``net`` (OSTrack, our exported weights) or ``model`` (MAE), else ``obj`` itself;
+    DDP's ``module.`` and Lightning's ``net.`` prefixes stripped (a Lightning checkpoint keeps only
+    the ``net.`` tensors: the rest belong to the objective)."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: expected a state dict or a dict holding one, got {type(obj).__name__}")
+    for key in ("state_dict", "net", "model"):
+        if isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
-    state = {}
-    for k, v in obj.items():
-        if not isinstance(v, torch.Tensor):
-            continue
-        for prefix in ("module.", "net.", "backbone."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        state[k] = v
+    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    if any(k.startswith("net.") for k in state):
+        state = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
     if not state:
-        raise ValueError(f"{path}: no tensors found in the checkpoint")
+        raise CheckpointError(f"{source}: no tensors found in the checkpoint")
     return state
+
+
+def to_network_names(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Source names -> TrackerNet names: a bare ViT (no network part named) goes under ``backbone.``;
+    OSTrack's ``box_head.convN_{ctr,offset,size}.*`` become ``head.{score,offset,size}_tower.{N-1}.*``.
+    Anything else keeps its name (and is reported as unexpected if the network has no such tensor)."""
+    if not any(k.startswith(NETWORK_PARTS) for k in state):
+        return {f"backbone.{k}": v for k, v in state.items()}
+    out = {}
+    for key, value in state.items():
+        match = _OSTRACK_HEAD_KEY.match(key)
+        if match:
+            index, branch, rest = match.groups()
+            key = f"head.{OSTRACK_HEAD_TOWERS[branch]}.{int(index) - 1}.{rest}"
+        out[key] = value
+    return out
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A checkpoint file's tensors in TrackerNet names (``backbone.*``, ``head.*``, ``fusion.*``)."""
+    return to_network_names(unwrap_state_dict(load_file(path), source=str(path)))
 
 
 def state_dict_from_timm(name: str) -> dict[str, torch.Tensor]:
@@ -92,47 +199,88 @@ def state_dict_from_timm(name: str) -> dict[str, torch.Tensor]:
     return timm.create_model(name, pretrained=True, num_classes=0).state_dict()
 
 
-def load_backbone_state(backbone: nn.Module, state: dict[str, torch.Tensor],
-                        source: str = "state dict") -> LoadReport:
-    """Load ``state`` into a VisionTransformerCE, resizing position embeddings; report the rest."""
-    report = LoadReport(source=source)
+# ---------------------------------------------------------------------------------------- loading
+def _fit_pos_embeds(own: Mapping[str, torch.Tensor], state: dict[str, torch.Tensor],
+                    report: LoadReport) -> None:
+    """Give every ``*pos_embed_z`` / ``*pos_embed_x`` of ``own`` its grid: resized from the source's
+    tensor of that name, or made from the source's single ViT ``pos_embed`` beside it."""
+    used = set()
+    for key, ref in own.items():
+        if not key.endswith(("pos_embed_z", "pos_embed_x")):
+            continue
+        grid = math.isqrt(ref.shape[1])
+        single = key[: -len("pos_embed_z")] + "pos_embed"
+        src_key = key if key in state else single if single in state else None
+        if src_key is None:
+            continue
+        pos = state[src_key]
+        if pos.dim() != 3 or pos.shape[-1] != ref.shape[-1]:
+            continue  # another width: reported as a mismatch below
+        if src_key == key and pos.shape == ref.shape:
+            continue
+        state[key] = resize_pos_embed(pos, grid)
+        report.resized[key] = (tuple(pos.shape), tuple(state[key].shape))
+        if src_key == single:
+            used.add(single)
+    for key in used:  # consumed: neither loaded as itself nor unexpected
+        state.pop(key)
+
+
+def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "state dict", *,
+               allow_missing_head: bool = False, part: str | None = None) -> LoadReport:
+    """Load ``state`` (in ``module``'s names) into ``module``; return and log the :class:`LoadReport`.
+
+    Position embeddings are resized to the module's grids. A tensor of another shape is an error
+    (the checkpoint was made for another network size). When the source has a centre head
+    (``head.*``) but some of the module's head tensors are missing from it, that is an error too
+    (it would train from a half-random head) unless ``allow_missing_head``.
+    """
+    own = module.state_dict()
     state = dict(state)
-    if "pos_embed" in state:
-        pos = state.pop("pos_embed")
-        for key, grid in (("pos_embed_z", backbone.grid_z), ("pos_embed_x", backbone.grid_x)):
-            if key not in state:
-                state[key] = resize_pos_embed(pos, grid)
-                report.resized[key] = (tuple(pos.shape), tuple(state[key].shape))
-    for key, grid in (("pos_embed_z", backbone.grid_z), ("pos_embed_x", backbone.grid_x)):
-        if key in state and state[key].shape[1] != grid * grid:
-            old = tuple(state[key].shape)
-            state[key] = resize_pos_embed(state[key], grid)
-            report.resized[key] = (old, tuple(state[key].shape))
-    own = backbone.state_dict()
-    for key in list(state):
-        if key in own and state[key].shape != own[key].shape:
-            report.mismatched[key] = (tuple(state.pop(key).shape), tuple(own[key].shape))
-    result = backbone.load_state_dict(state, strict=False)
-    report.missing = sorted(result.missing_keys) + sorted(report.mismatched)
+    report = LoadReport(source=source, part=part)
+    _fit_pos_embeds(own, state, report)
+    mismatched = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+                  if k in own and own[k].shape != v.shape]
+    if mismatched:
+        raise ValueError(f"weights from {source}: {len(mismatched)} tensor(s) do not fit this network "
+                         f"(checkpoint vs model.net), e.g. {'; '.join(mismatched[:3])}: the checkpoint was "
+                         "made for another network size")
+    head_missing = [k for k in own if k.startswith("head.") and k not in state
+                    and not k.endswith(_COUNTERS)]
+    if head_missing and any(k.startswith(("head.", "box_head.")) for k in state) and not allow_missing_head:
+        raise ValueError(f"weights from {source}: the checkpoint has a centre head, but {len(head_missing)} of "
+                         f"this network's head tensors are not in it (e.g. {', '.join(head_missing[:3])}); "
+                         "its head has another layout. model.init_ckpt_allow_missing_head=true starts those "
+                         "tensors from random init")
+    result = module.load_state_dict(state, strict=False)
+    report.loaded = sorted(k for k in state if k in own)
+    report.missing = sorted(result.missing_keys)
     report.unexpected = sorted(result.unexpected_keys)
-    n_loaded = len(own) - len(report.missing)
-    log.info("pretrained %s: loaded %d/%d backbone tensors; resized %s", source, n_loaded, len(own),
-             {k: v[1] for k, v in report.resized.items()})
+    log.info("%s", report.table())
     if report.missing:
-        log.warning("pretrained %s: %d backbone key(s) missing (left at their init): %s", source,
-                    len(report.missing), report.missing)
+        log.warning("weights from %s: %d network tensors not in the checkpoint (trained from scratch): %s",
+                    source, len(report.missing), ", ".join(report.missing[:20]))
     if report.unexpected:
-        log.warning("pretrained %s: %d unexpected key(s) not used: %s", source, len(report.unexpected),
-                    report.unexpected)
-    if report.mismatched:
-        log.warning("pretrained %s: shape mismatch, skipped: %s", source, report.mismatched)
+        log.warning("weights from %s: %d checkpoint tensors unused: %s", source, len(report.unexpected),
+                    ", ".join(report.unexpected[:20]))
     return report
 
 
+def load_network_weights(net: nn.Module, path: str | os.PathLike, *,
+                         allow_missing_head: bool = False) -> LoadReport:
+    """``model.init_ckpt``: the whole network (backbone, head, fusion blocks) from any source."""
+    return load_state(net, read_checkpoint(path), source=str(path), allow_missing_head=allow_missing_head)
+
+
 def load_pretrained(backbone: nn.Module, spec: str) -> LoadReport:
-    """Load ``spec`` (``timm:<name>`` or a checkpoint path) into ``backbone``; see module docstring."""
+    """``model.net.backbone.pretrained``: the backbone alone from ``timm:<name>`` or a checkpoint
+    file (a head or fusion blocks in it are reported as unexpected). Keys in the report are the
+    backbone's own (no ``backbone.`` prefix)."""
     spec = str(spec)
     if spec.startswith("timm:"):
-        name = spec[len("timm:"):]
-        return load_backbone_state(backbone, state_dict_from_timm(name), source=spec)
-    return load_backbone_state(backbone, read_checkpoint(spec), source=spec)
+        state = to_network_names(state_dict_from_timm(spec[len("timm:"):]))
+    else:
+        state = read_checkpoint(spec)
+    prefix = "backbone."
+    state = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+    return load_state(backbone, state, source=spec, part="backbone")

@@ -89,24 +89,15 @@ def _merge(section: str, given: Mapping | None) -> dict[str, Any]:
 
 
 def load_net_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Network weights from a training checkpoint (keys ``net.*``), an OSTrack checkpoint
-    (``{"net": ...}``) or a plain state dict.
+    """Network weights of any checkpoint in TrackerNet names (see src/models/pretrained.py): our
+    training checkpoints (keys ``net.*``), our exported weights, OSTrack's ``{"net": ...}`` (its
+    ``box_head.*`` mapped to ``head.*``), MAE's ``{"model": ...}`` or a plain state dict.
 
     Loaded with ``weights_only=True``: a checkpoint cannot run code on load.
     """
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    state = ckpt
-    if isinstance(ckpt, Mapping):
-        # ours / Lightning: "state_dict"; OSTrack's .pth.tar: "net"; MAE: "model"
-        for key in ("state_dict", "net", "model"):
-            if isinstance(ckpt.get(key), Mapping):
-                state = ckpt[key]
-                break
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: not a checkpoint or state dict")
-    if any(k.startswith("net.") for k in state):
-        state = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
-    return dict(state)
+    from src.models.pretrained import read_checkpoint
+
+    return read_checkpoint(path)
 
 
 class TrackerLitModule(LightningModule):
@@ -115,15 +106,18 @@ class TrackerLitModule(LightningModule):
     Args:
         net: the network config (``model.net``: sizes, variant, backbone, fusion, head).
         optimizer, scheduler, loss, ce, freeze, validation, tracker: recipe sections; see ``DEFAULTS``.
-        init_ckpt: optional checkpoint whose network weights initialise ``net`` (e.g. a
-            single-modal run to start a dual-modal one from); missing/unexpected keys are logged.
+        init_ckpt: optional checkpoint whose network weights initialise ``net`` (OSTrack's, MAE's, one
+            of our runs or exported weights; src/models/pretrained.py). The load report is kept as
+            ``init_report`` (training writes it to ``init_ckpt_report.json``).
+        init_ckpt_allow_missing_head: start head tensors the checkpoint lacks from random init even
+            though it has a head (otherwise an error: its head has another layout).
         variant: stored for readers of the checkpoint; taken from ``net["variant"]``.
     """
 
     def __init__(self, net: Mapping, optimizer: Mapping | None = None, scheduler: Mapping | None = None,
                  loss: Mapping | None = None, ce: Mapping | None = None, freeze: Mapping | None = None,
                  validation: Mapping | None = None, tracker: Mapping | None = None,
-                 init_ckpt: str | None = None,
+                 init_ckpt: str | None = None, init_ckpt_allow_missing_head: bool = False,
                  variant: str | None = None):
         super().__init__()
         net = _plain(net)
@@ -138,37 +132,26 @@ class TrackerLitModule(LightningModule):
             "validation": _merge("validation", validation),
             "tracker": _merge("tracker", tracker),
             "init_ckpt": None if init_ckpt is None else str(init_ckpt),
+            "init_ckpt_allow_missing_head": bool(init_ckpt_allow_missing_head),
         })
         from src.models import build_network  # the network package; imported late so tests can stub it
 
         self.net = build_network(net)
         self.objective = TrackingObjective(**self.hparams.loss)
+        self.init_report = None
         if init_ckpt:
-            self._load_init_ckpt(init_ckpt)
+            self._load_init_ckpt(init_ckpt, bool(init_ckpt_allow_missing_head))
         self._apply_freeze()
 
     # ------------------------------------------------------------------ setup
-    def _load_init_ckpt(self, path: str) -> None:
+    def _load_init_ckpt(self, path: str, allow_missing_head: bool) -> None:
+        from src.models.pretrained import load_network_weights
+
         if not Path(path).is_file():
             raise FileNotFoundError(f"model.init_ckpt: {path} not found (the shipped single-modal "
                                     "checkpoint is made by `make pretrain`; model.init_ckpt=null trains "
                                     "from scratch)")
-        state = load_net_state(path)
-        own = self.net.state_dict()
-        mismatched = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
-                      if k in own and own[k].shape != v.shape]
-        if mismatched:
-            raise ValueError(f"model.init_ckpt {path}: {len(mismatched)} tensors do not fit this network "
-                             f"(checkpoint vs model.net), e.g. {'; '.join(mismatched[:3])}: it was trained "
-                             "with another model.net; pass a matching checkpoint or model.init_ckpt=null")
-        result = self.net.load_state_dict(state, strict=False)
-        log.info("init_ckpt %s: %d tensors loaded", path, len(state) - len(result.unexpected_keys))
-        if result.missing_keys:
-            log.warning("init_ckpt %s: %d network tensors not in the checkpoint (trained from scratch): %s",
-                        path, len(result.missing_keys), ", ".join(result.missing_keys[:20]))
-        if result.unexpected_keys:
-            log.warning("init_ckpt %s: %d checkpoint tensors unused: %s", path, len(result.unexpected_keys),
-                        ", ".join(result.unexpected_keys[:20]))
+        self.init_report = load_network_weights(self.net, path, allow_missing_head=allow_missing_head)
 
     def _apply_freeze(self) -> None:
         trainable = self.hparams.freeze["trainable"]
