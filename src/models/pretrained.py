@@ -32,7 +32,6 @@ import math
 import os
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -119,11 +118,10 @@ def resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
 
 
 def _looks_like_torch_file(path: Path) -> bool:
-    """torch.save's zip archive, or the legacy format (a pickle: protocol byte 0x80 first)."""
-    if zipfile.is_zipfile(path):
-        return True
+    """Starts as torch.save's zip archive does, or as its legacy format (a pickle: byte 0x80)."""
     with open(path, "rb") as handle:
-        return handle.read(1) == b"\x80"
+        head = handle.read(4)
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
 def load_file(path: str | os.PathLike) -> Any:
@@ -156,7 +154,8 @@ def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.T
     DDP's ``module.`` and Lightning's ``net.`` prefixes stripped (a Lightning checkpoint keeps only
     the ``net.`` tensors: the rest belong to the objective)."""
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{source}: expected a state dict or a dict holding one, got {type(obj).__name__}")
+        raise CheckpointError(f"{source}: expected a state dict or a dict holding one, "
+                              f"got {type(obj).__name__}")
     for key in ("state_dict", "net", "model"):
         if isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -248,9 +247,10 @@ def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str
     head_missing = [k for k in own if k.startswith("head.") and k not in state
                     and not k.endswith(_COUNTERS)]
     if head_missing and any(k.startswith(("head.", "box_head.")) for k in state) and not allow_missing_head:
-        raise ValueError(f"weights from {source}: the checkpoint has a centre head, but {len(head_missing)} of "
-                         f"this network's head tensors are not in it (e.g. {', '.join(head_missing[:3])}); "
-                         "its head has another layout. model.init_ckpt_allow_missing_head=true starts those "
+        raise ValueError(f"weights from {source}: the checkpoint has a centre head, but {len(head_missing)} "
+                         f"of this network's head tensors are not in it "
+                         f"(e.g. {', '.join(head_missing[:3])}); its head has another layout. "
+                         "model.init_ckpt_allow_missing_head=true starts those "
                          "tensors from random init")
     result = module.load_state_dict(state, strict=False)
     report.loaded = sorted(k for k in state if k in own)
