@@ -37,6 +37,7 @@ from src.tracking.runner import (
     run_sequences,
     summarize_fps,
 )
+from src.tracking.toolkit_results import TOOLKIT_DIR, write_toolkit_results
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     tmp = out_dir / ".metrics.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))
     tmp.replace(out_dir / "metrics.json")
+    write_toolkit_results(results, out_dir / TOOLKIT_DIR, protocol, tracker_name)
     _write_csv(out_dir / "sequences.csv", report.get("sequences", []))
     if plots:
         _plots(report, out_dir)

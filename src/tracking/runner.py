@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from src.data.processing import read_image
 from src.data.sequence import VISIBLE, Sequence
-from src.utils.boxes import xyxy_to_ltwh
+from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,9 @@ _SEPARATORS = re.compile(r"[,\s]+")
 def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
     """Read a raw result file: one box a line, values separated by commas, spaces or tabs.
 
-    ``box_format`` ``ltwh`` (x y w h) or ``corner`` (x1 y1 x2 y2, continuous: w = x2 - x1).
+    ``box_format`` ``ltwh`` (x y w h) or ``corner`` (x1 y1 x2 y2, continuous: w = x2 - x1) for
+    4-value rows. An 8-value row is a polygon (x1 y1 ... x4 y4, as some published RGBT234 results
+    are written) and becomes its axis-aligned bounding box, whatever ``box_format`` says.
     Returns ``[T, 4]`` float64 ltwh. Errors name the file and the 1-based line.
     """
     if box_format not in ("ltwh", "corner"):
@@ -159,14 +161,18 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
         if not line:
             continue
         fields = [f for f in _SEPARATORS.split(line) if f]
-        if len(fields) != 4:
-            raise ValueError(f"{path}:{number}: expected 4 values (x y w h), found {len(fields)}: {line!r}")
+        if len(fields) not in (4, 8):
+            raise ValueError(f"{path}:{number}: expected 4 values (x y w h) or 8 (a polygon), "
+                             f"found {len(fields)}: {line!r}")
         try:
-            rows.append([float(f) for f in fields])
+            values = np.asarray([float(f) for f in fields])
         except ValueError:
             raise ValueError(f"{path}:{number}: non-numeric value in {line!r}") from None
-    boxes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    return xyxy_to_ltwh(boxes) if box_format == "corner" else boxes
+        if len(values) == 8:
+            rows.append(polygon_to_ltwh(values))
+        else:
+            rows.append(xyxy_to_ltwh(values) if box_format == "corner" else values)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def read_timing(timing_dir: str | Path, name: str, num_frames: int) -> dict[str, np.ndarray]:

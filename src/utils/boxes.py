@@ -34,6 +34,15 @@ def xyxy_to_ltwh(box: Array) -> Array:
     return _stack([x1, y1, x2 - x1, y2 - y1], box)
 
 
+def polygon_to_ltwh(polygon: np.ndarray) -> np.ndarray:
+    """``[..., 8]`` corner polygons (x1 y1 x2 y2 x3 y3 x4 y4) -> ``[..., 4]`` ltwh of their axis-aligned
+    bounding box (continuous: width = max x - min x), as the tracking toolkits reduce polygons."""
+    polygon = np.asarray(polygon, dtype=np.float64)
+    xs, ys = polygon[..., 0::2], polygon[..., 1::2]
+    x1, y1 = xs.min(-1), ys.min(-1)
+    return np.stack([x1, y1, xs.max(-1) - x1, ys.max(-1) - y1], axis=-1)
+
+
 def ltwh_to_cxcywh(box: Array) -> Array:
     x, y, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([x + w / 2, y + h / 2, w, h], box)
