@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from src.training import checkpoints as C
+from src.utils.configs import first_difference
 
 CONFIG = {"model": {"net": {"variant": "cmc", "backbone": {"sort_kept": True, "depth": 2}}},
           "data": {"name": "rgbt234", "root": "/data/x"}, "seed": 42}
@@ -110,4 +111,4 @@ def test_module_hparams_net_is_the_run_configs_net(tiny_synthetic_root, tmp_path
 
     cfg = make_cfg(Path(tiny_synthetic_root), tmp_path, "x")
     module = instantiate(cfg.model, _convert_="all")
-    assert C.first_difference(dict(module.hparams)["net"], C.run_config(cfg)["model"]["net"]) is None
+    assert first_difference(dict(module.hparams)["net"], C.run_config(cfg)["model"]["net"]) is None

@@ -23,11 +23,16 @@ import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from src.utils.configs import first_difference
+
 log = logging.getLogger(__name__)
 
 RUN_CONFIG_KEY = "run_config"
 # data keys that change how pairs are loaded, not which: a run may resume with other values
 RUNTIME_DATA_KEYS = ("num_workers", "pin_memory", "persistent_workers", "worker_context")
+
+
+CKPT_LABELS = ("in the checkpoint's run", "here")
 
 
 class CheckpointError(ValueError):
@@ -115,34 +120,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def first_difference(saved: Any, current: Any, prefix: str = "") -> str | None:
-    """The first dotted key where two plain configs differ, as ``key: saved vs current``; None if equal."""
-    if isinstance(saved, Mapping) and isinstance(current, Mapping):
-        for key in sorted(set(saved) | set(current), key=str):
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if key not in saved or key not in current:
-                where = "this run" if key not in saved else "the checkpoint's run"
-                return f"{name} only in {where}"
-            found = first_difference(saved[key], current[key], name)
-            if found:
-                return found
-        return None
-    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)) and len(saved) == len(current):
-        for i, (a, b) in enumerate(zip(saved, current)):
-            found = first_difference(a, b, f"{prefix}[{i}]")
-            if found:
-                return found
-        return None
-    return None if saved == current else f"{prefix}: {saved!r} in the checkpoint's run, {current!r} here"
-
-
 def check_matches(path: Path, ckpt: Mapping, config: Mapping) -> None:
     """CheckpointError when ``ckpt`` was saved by a run whose :func:`run_config` differs from ``config``."""
     saved = ckpt.get(RUN_CONFIG_KEY)
     if saved is None:
         raise CheckpointError(f"{path}: saved without its run's config (an older run); pass "
                               f"ckpt_path={path} to resume it anyway")
-    diff = first_difference(saved, dict(config))
+    diff = first_difference(saved, dict(config), labels=CKPT_LABELS)
     if diff:
         raise CheckpointError(f"{path}: another run's config ({diff})")
 
@@ -154,7 +138,7 @@ def check_network(path: Path, ckpt: Mapping, config: Mapping) -> None:
     current = (config.get("model") or {}).get("net")
     if saved is None or current is None:
         return
-    diff = first_difference(saved, current, "model.net")
+    diff = first_difference(saved, current, "model.net", labels=CKPT_LABELS)
     if diff:
         raise CheckpointError(f"{path}: its network is not this run's ({diff})")
 
