@@ -218,8 +218,12 @@ def build_tracker(factory: TrackerFactory) -> Any:
 _worker_tracker: Any = None
 
 
-def _worker_init(factory: TrackerFactory, threads: int | None) -> None:
+def _worker_init(factory: TrackerFactory, threads: int | None, parent_pid: int | None = None) -> None:
     global _worker_tracker
+    if parent_pid is not None:  # never left tracking (then blocked, holding memory) after a kill -9
+        from src.utils.processes import exit_with_parent
+
+        exit_with_parent(parent_pid)
     if threads:
         # This process exists only to track: share the cores between workers instead of every
         # worker starting one thread per core (which oversubscribes the machine).
@@ -311,7 +315,7 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
         # spawn, not fork: torch (and CUDA) do not survive a fork of a process that has used them.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(num_workers, len(todo)), mp_context=context,
-                                 initializer=_worker_init, initargs=(factory, threads)) as pool:
+                                 initializer=_worker_init, initargs=(factory, threads, os.getpid())) as pool:
             pending = {pool.submit(_worker_run, seq, results_dir, layout, timing_dir): seq for seq in todo}
             try:
                 while pending:
