@@ -92,6 +92,29 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
             "ckpt_path": str(ckpt_path)}
 
 
+def tracker_identity(tracker: Any, tracker_name: str) -> dict[str, Any]:
+    """What makes results one tracker's (what evaluate's resume checks): the name, the factory config
+    (less the device and the checkpoint's path) and the checkpoint's sha256; a tracker instance: its class."""
+    if not isinstance(tracker, (Mapping, DictConfig)):
+        kind = getattr(tracker, "func", tracker)  # functools.partial: the function it calls
+        kind = kind if isinstance(kind, type) or callable(kind) and not hasattr(kind, "track") else type(kind)
+        return {"tracker": tracker_name, "class": f"{kind.__module__}.{kind.__qualname__}"}
+    if isinstance(tracker, DictConfig):
+        tracker = OmegaConf.to_container(tracker, resolve=True)
+    factory = dict(tracker)
+    kept = {k: v for k, v in factory.items() if k not in ("device", "ckpt_path")}
+    identity: dict[str, Any] = {"tracker": tracker_name, "factory": kept}
+    if factory.get("ckpt_path"):
+        import hashlib
+
+        digest = hashlib.sha256()
+        with open(factory["ckpt_path"], "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        identity["ckpt_sha256"] = digest.hexdigest()
+    return identity
+
+
 def _write_csv(path: Path, rows: list[Mapping[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
@@ -181,7 +204,8 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
     runs, _failed = run_sequences(
         sequences, out_dir / RESULTS_DIR, layout_for(protocol),
         tracker=None if is_factory else tracker, factory=tracker if is_factory else None,
-        num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress)
+        num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress,
+        identity=tracker_identity(tracker, tracker_name))
     fps = summarize_fps(runs.values())
     extra = {**dict(extra or {}), "wall_time_s": time.perf_counter() - start}
     results = {n: r.boxes for n, r in runs.items()}

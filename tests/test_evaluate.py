@@ -169,6 +169,23 @@ def test_evaluate_command_tracks_scores_and_resumes(bench, tmp_path):
     assert second["fps"]["e2e"] == pytest.approx(first["fps"]["e2e"], rel=1e-6)  # timing kept on resume
 
 
+def test_evaluate_resume_refuses_another_trackers_results(bench, tmp_path):
+    ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc", seed=7)
+    out = tmp_path / "run"
+    run(compose_evaluate(data_overrides(bench, out) + [f"ckpt_path={ckpt}", "limit_sequences=1"]))
+    # a baseline pointed at the same run directory must not take the network's results as its own
+    with pytest.raises(ValueError, match="holds another tracker's results .tracker 'cmc' there, 'kcf' now"):
+        run(compose_evaluate(data_overrides(bench, out) + ["tracker=kcf", "limit_sequences=1"]))
+    # nor another checkpoint of the same variant (other weights)
+    other = save_checkpoint(tmp_path / "other.ckpt", "cmc", seed=8)
+    with pytest.raises(ValueError, match="'cmc' there, 'cmc' now; ckpt_sha256: '"):
+        run(compose_evaluate(data_overrides(bench, out) + [f"ckpt_path={other}", "limit_sequences=1"]))
+    # the same checkpoint, copied elsewhere: the same tracker, resumed
+    copy = tmp_path / "copy.ckpt"
+    copy.write_bytes(ckpt.read_bytes())
+    run(compose_evaluate(data_overrides(bench, out) + [f"ckpt_path={copy}", "limit_sequences=1"]))
+
+
 def test_single_modal_checkpoint_reads_visible_only(bench, tmp_path):
     ckpt = save_checkpoint(tmp_path / "single.ckpt", "single")
     tracker = OSTrackTracker.from_checkpoint(ckpt)

@@ -101,6 +101,14 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
     return boxes, times
 
 
+def _warn_if_outside(seq: Sequence, shape: tuple[int, ...]) -> None:
+    x, y, w, h = (float(v) for v in seq.init_box)
+    height, width = shape[:2]
+    if not (x < width and y < height and x + w > 0 and y + h > 0):
+        log.warning("sequence %s: the first box (%g, %g, %g, %g) lies outside the %dx%d frame %s; the "
+                    "tracker starts on nothing", seq.name, x, y, w, h, width, height, seq.frames[VISIBLE][0])
+
+
 # -- result files ----------------------------------------------------------------------------------
 def result_path(results_dir: str | Path, name: str, layout: str) -> Path:
     results_dir = Path(results_dir)
@@ -258,13 +266,44 @@ def _resume(seq: Sequence, results_dir: Path, layout: str, timing_dir: Path | No
     return SequenceRun(seq.name, boxes, times, resumed=True)
 
 
+IDENTITY_FILE = ".tracker.json"
+
+
+def claim_results_dir(results_dir: Path, identity: Mapping[str, Any]) -> None:
+    """Record which tracker writes into ``results_dir`` (``.tracker.json``), or refuse to resume results
+    another tracker wrote there: a resumed sequence would be scored under the wrong name."""
+    import json
+
+    from src.utils.configs import first_difference
+
+    path = results_dir / IDENTITY_FILE
+    identity = json.loads(json.dumps(identity, default=str))  # plain JSON, as it is read back
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: unreadable ({error}); remove it to resume these results") from None
+        diff = first_difference(saved, identity, labels=("there", "now"))
+        if diff:
+            names = f"tracker {saved.get('tracker')!r} there, {identity.get('tracker')!r} now"
+            raise ValueError(f"{results_dir} holds another tracker's results ({names}; {diff}): evaluate "
+                             f"into another run directory, or remove {results_dir} to track again")
+        return
+    if any(results_dir.iterdir()):
+        log.warning("%s: results without %s (an older run): cannot check that they are this tracker's; "
+                    "resuming them", results_dir, IDENTITY_FILE)
+    _atomic_write(path, json.dumps(identity, indent=2, sort_keys=True))
+
+
 def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: str = "txt", *,
                   tracker: Any = None, factory: TrackerFactory | None = None, num_workers: int = 1,
                   timing_dir: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
-                  threads_per_worker: int | None = None) -> tuple[dict[str, SequenceRun], dict[str, str]]:
+                  threads_per_worker: int | None = None, identity: Mapping[str, Any] | None = None
+                  ) -> tuple[dict[str, SequenceRun], dict[str, str]]:
     """Track ``sequences``, writing each one's raw results into ``results_dir`` as it finishes.
 
-    Sequences whose result file already exists are loaded instead of tracked (resume). With
+    Sequences whose result file already exists are loaded instead of tracked (resume), if the
+    ``identity`` of the tracker that wrote them (:func:`claim_results_dir`) is this one's. With
     ``num_workers > 1`` each worker process builds its own tracker from ``factory`` (a picklable
     callable or a ``_target_`` config); with one worker ``tracker`` (or ``factory``) runs in this
     process. ``skip_bad`` logs and skips a failing sequence instead of raising.
