@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.data import open_benchmark
-from src.data.processing import ImageReadError, read_image
+from src.data.processing import ImageReadError, check_same_size, read_image
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import INFRARED, VISIBLE, Sequence
 from src.data.transforms import Augmentation, Jitter, PairProcessing
@@ -108,6 +108,7 @@ class PairDataset(Dataset):
             # single-modal data: the infrared slots carry the visible crops (the network ignores them)
             if INFRARED in sequence.frames:
                 images[INFRARED] = read_image(sequence.frames[INFRARED][index])
+                check_same_size(images, {m: sequence.frames[m][index] for m in images})
             else:
                 images[INFRARED] = images[VISIBLE]
         return images

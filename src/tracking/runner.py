@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from src.data.processing import read_image
+from src.data.processing import check_same_size, read_image
 from src.data.sequence import VISIBLE, Sequence
 from src.utils.boxes import xyxy_to_ltwh
 
@@ -86,6 +86,10 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
         start = time.perf_counter()
         frames = {m: read_image(seq.frames[m][t]) for m in read}
         times["decode"][t] = time.perf_counter() - start
+        if t == 0:
+            if len(frames) > 1:
+                check_same_size(frames, {m: seq.frames[m][t] for m in read})
+            _warn_if_outside(seq, frames[read[0]].shape)
         for m in wanted:
             if m not in frames:
                 frames[m] = frames[VISIBLE]
@@ -313,6 +317,8 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
     results_dir = Path(results_dir)
     timing_dir = Path(timing_dir) if timing_dir is not None else None
     results_dir.mkdir(parents=True, exist_ok=True)
+    if identity is not None:
+        claim_results_dir(results_dir, identity)
     runs: dict[str, SequenceRun] = {}
     todo = []
     for seq in sequences:
