@@ -11,6 +11,7 @@ the box), ``model`` the network forward alone (trackers that have one expose ``l
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 LAYOUTS = {"rgbt234": "txt", "rgbt210": "txt", "lasher": "txt", "gtot": "txt",
            "otb": "otb", "lasot": "otb", "got10k": "got10k"}
 TIMING_KEYS = ("e2e", "model", "decode")
+# errors of the disk the results go to, never of a sequence: they stop a run even with skip_bad
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 TIMING_DIR = "timing"
 
 
@@ -126,8 +129,12 @@ def result_path(results_dir: str | Path, name: str, layout: str) -> Path:
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no empty or partial temporary files left behind (a full disk)
+        raise
 
 
 def _format_rows(array: np.ndarray, fmt: str, sep: str) -> str:
@@ -335,6 +342,9 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
     def fail(seq: Sequence, error: BaseException) -> None:
         if isinstance(error, BrokenProcessPool):  # a worker died or could not build its tracker: not the data
             raise RuntimeError(f"a tracking worker failed (while on {seq.name}): {error}") from error
+        if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:  # the machine, not the data
+            raise OSError(error.errno, f"cannot write the results of {seq.name} into {results_dir}: "
+                                       f"{os.strerror(error.errno)}") from error
         if not skip_bad:
             raise RuntimeError(f"tracking sequence {seq.name} failed: {error}") from error
         log.error("skipping sequence %s: %s", seq.name, error)
