@@ -72,9 +72,10 @@ def _find_key(tree: Any, key: str) -> Any:
 
 def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, seed, ckpt_path."""
-    import torch
 
-    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True, mmap=True)
+    from src.training.checkpoints import read_checkpoint
+
+    ckpt = read_checkpoint(ckpt_path)  # a CheckpointError naming the file when it is not a checkpoint
     hparams = ckpt.get("hyper_parameters") or {}
     net = hparams.get("net") or {}
     tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
@@ -231,15 +232,37 @@ def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> Non
         wandb.finish()
 
 
+def check_options(cfg: DictConfig) -> None:
+    """Options evaluate would otherwise ignore without a word: an error for an unknown ``data`` key or a
+    ``limit_sequences`` below 1, a warning for a ``ckpt_path`` the tracker does not read."""
+    import inspect
+
+    from src.data.datamodule import TrackingDataModule
+
+    known = set(inspect.signature(TrackingDataModule.__init__).parameters) | {"_target_"}
+    unknown = sorted(set(cfg.data) - known)
+    if unknown:
+        raise ValueError(f"data.{unknown[0]}: unknown key (not an argument of {TrackingDataModule.__name__}; "
+                         f"a typo?)")
+    limit = cfg.get("limit_sequences")
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"limit_sequences={limit}: must be at least 1 (null: every sequence)")
+    if cfg.get("ckpt_path") and (cfg.get("results_dir") or "ckpt_path" not in cfg.tracker.factory):
+        why = "results_dir scores existing files" if cfg.get("results_dir") else \
+            f"tracker={cfg.tracker.name} does not read a checkpoint"
+        log.warning("ckpt_path=%s is not used: %s", cfg.ckpt_path, why)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything ``python -m src.evaluate`` does, given its composed config."""
     from src.data import open_benchmark
 
     start = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
+    check_options(cfg)
     reader = open_benchmark(cfg.data, cfg.split, skip_bad=bool(cfg.skip_bad_sequences))
     sequences = list(reader.sequences())
-    if cfg.get("limit_sequences"):
+    if cfg.get("limit_sequences") is not None:
         sequences = sequences[: int(cfg.limit_sequences)]
     subsets = reader.subsets()
     protocol = cfg.data.protocol

@@ -172,8 +172,9 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
     if box_format not in ("ltwh", "corner"):
         raise ValueError(f"results.format must be 'ltwh' or 'corner', not {box_format!r}")
     path = Path(path)
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    rows, line_numbers = [], []
+    # utf-8-sig: a byte-order mark (Windows tools write one) is read past, as in annotation files
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
@@ -184,8 +185,14 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
             rows.append([float(f) for f in fields])
         except ValueError:
             raise ValueError(f"{path}:{number}: non-numeric value in {line!r}") from None
+        line_numbers.append(number)
     boxes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    return xyxy_to_ltwh(boxes) if box_format == "corner" else boxes
+    boxes = xyxy_to_ltwh(boxes) if box_format == "corner" else boxes
+    bad = np.flatnonzero(~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0))
+    if len(bad):  # scored as misses, as the toolkits do; said once, with the first line
+        log.warning("%s:%d: %d box(es) with NaN, inf or a negative size, scored as misses (first: %s)",
+                    path, line_numbers[bad[0]], len(bad), boxes[bad[0]].tolist())
+    return boxes
 
 
 def read_timing(timing_dir: str | Path, name: str, num_frames: int) -> dict[str, np.ndarray]:
