@@ -239,13 +239,41 @@ class Method:
 
 
 def group_methods(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Method]:
-    """``{(dataset, method key): Method}`` in first-seen order."""
+    """``{(dataset, method key): Method}`` in first-seen order. Runs of one method scored on different
+    sequence sets (one skipped a sequence, or limited them) are not pooled: ValueError naming two of them.
+    Methods of one dataset scored on different sets are compared with a warning."""
     methods: dict[tuple[str, str], Method] = {}
     for r in records:
         dataset = str(r.get("dataset") or "?")
         key = method_key(r)
         methods.setdefault((dataset, key), Method(key, dataset)).records.append(dict(r))
+    per_dataset: dict[str, dict[frozenset, str]] = defaultdict(dict)
+    for (dataset, key), method in methods.items():
+        scored = [(r, sequence_set(r)) for r in method.records]
+        scored = [(r, names) for r, names in scored if names is not None]
+        for r, names in scored[1:]:
+            first, first_names = scored[0]
+            if names != first_names:
+                only = sorted(first_names ^ names)
+                raise ValueError(
+                    f"{label(key)} on {dataset}: runs scored on different sequence sets cannot be pooled "
+                    f"({first.get('path', '?')}: {len(first_names)} sequences, {r.get('path', '?')}: "
+                    f"{len(names)}; in one only: {', '.join(only[:5])}{' ...' if len(only) > 5 else ''})")
+        if scored:
+            per_dataset[dataset].setdefault(scored[0][1], label(key))
+    for dataset, sets in per_dataset.items():
+        if len(sets) > 1:
+            log.warning("%s: the methods were scored on different sequence sets (%s): their figures are not "
+                        "comparable", dataset, "; ".join(f"{m}: {len(n)} sequences" for n, m in sets.items()))
     return methods
+
+
+def sequence_set(record: Mapping[str, Any]) -> frozenset[str] | None:
+    """Names of the sequences a run was scored on (its per-sequence rows); None when not recorded."""
+    rows = record.get("sequences")
+    if not rows:
+        return None
+    return frozenset(str(row.get("name")) for row in rows if isinstance(row, Mapping))
 
 
 # -- formatting ----------------------------------------------------------------------------------

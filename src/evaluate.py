@@ -73,9 +73,10 @@ def _find_key(tree: Any, key: str) -> Any:
 
 def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, seed, ckpt_path."""
-    import torch
 
-    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True, mmap=True)
+    from src.training.checkpoints import read_checkpoint
+
+    ckpt = read_checkpoint(ckpt_path)  # a CheckpointError naming the file when it is not a checkpoint
     hparams = ckpt.get("hyper_parameters") or {}
     net = hparams.get("net") or {}
     tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
@@ -91,6 +92,29 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
             "tsf": None if tsf is None else bool(tsf),
             "seed": seed,
             "ckpt_path": str(ckpt_path)}
+
+
+def tracker_identity(tracker: Any, tracker_name: str) -> dict[str, Any]:
+    """What makes results one tracker's (what evaluate's resume checks): the name, the factory config
+    (less the device and the checkpoint's path) and the checkpoint's sha256; a tracker instance: its class."""
+    if not isinstance(tracker, (Mapping, DictConfig)):
+        kind = getattr(tracker, "func", tracker)  # functools.partial: the function it calls
+        kind = kind if isinstance(kind, type) or callable(kind) and not hasattr(kind, "track") else type(kind)
+        return {"tracker": tracker_name, "class": f"{kind.__module__}.{kind.__qualname__}"}
+    if isinstance(tracker, DictConfig):
+        tracker = OmegaConf.to_container(tracker, resolve=True)
+    factory = dict(tracker)
+    kept = {k: v for k, v in factory.items() if k not in ("device", "ckpt_path")}
+    identity: dict[str, Any] = {"tracker": tracker_name, "factory": kept}
+    if factory.get("ckpt_path"):
+        import hashlib
+
+        digest = hashlib.sha256()
+        with open(factory["ckpt_path"], "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        identity["ckpt_sha256"] = digest.hexdigest()
+    return identity
 
 
 def _write_csv(path: Path, rows: list[Mapping[str, Any]]) -> None:
@@ -183,7 +207,8 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
     runs, _failed = run_sequences(
         sequences, out_dir / RESULTS_DIR, layout_for(protocol),
         tracker=None if is_factory else tracker, factory=tracker if is_factory else None,
-        num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress)
+        num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress,
+        identity=tracker_identity(tracker, tracker_name))
     fps = summarize_fps(runs.values())
     extra = {**dict(extra or {}), "wall_time_s": time.perf_counter() - start}
     results = {n: r.boxes for n, r in runs.items()}
@@ -209,15 +234,37 @@ def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> Non
         wandb.finish()
 
 
+def check_options(cfg: DictConfig) -> None:
+    """Options evaluate would otherwise ignore without a word: an error for an unknown ``data`` key or a
+    ``limit_sequences`` below 1, a warning for a ``ckpt_path`` the tracker does not read."""
+    import inspect
+
+    from src.data.datamodule import TrackingDataModule
+
+    known = set(inspect.signature(TrackingDataModule.__init__).parameters) | {"_target_"}
+    unknown = sorted(set(cfg.data) - known)
+    if unknown:
+        raise ValueError(f"data.{unknown[0]}: unknown key (not an argument of {TrackingDataModule.__name__}; "
+                         f"a typo?)")
+    limit = cfg.get("limit_sequences")
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"limit_sequences={limit}: must be at least 1 (null: every sequence)")
+    if cfg.get("ckpt_path") and (cfg.get("results_dir") or "ckpt_path" not in cfg.tracker.factory):
+        why = "results_dir scores existing files" if cfg.get("results_dir") else \
+            f"tracker={cfg.tracker.name} does not read a checkpoint"
+        log.warning("ckpt_path=%s is not used: %s", cfg.ckpt_path, why)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything ``python -m src.evaluate`` does, given its composed config."""
     from src.data import open_benchmark
 
     start = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
+    check_options(cfg)
     reader = open_benchmark(cfg.data, cfg.split, skip_bad=bool(cfg.skip_bad_sequences))
     sequences = list(reader.sequences())
-    if cfg.get("limit_sequences"):
+    if cfg.get("limit_sequences") is not None:
         sequences = sequences[: int(cfg.limit_sequences)]
     subsets = reader.subsets()
     protocol = cfg.data.protocol

@@ -25,10 +25,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.training.checkpoints import AtomicCheckpointIO, RunConfigInCheckpoint, resolve_ckpt_path, run_config
 from src.training.utils import (
     instantiate_group,
     print_results_table,
-    resolve_ckpt_path,
     task_wrapper,
     to_float,
     write_json,
@@ -77,18 +77,24 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
+    # checked first: a run that cannot resume what it was asked to stops before building anything
+    config = run_config(cfg)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name, config)
+    if ckpt_path and not cfg.get("train", True):
+        log.warning("ckpt_path=%s is not used: train=false", cfg.ckpt_path)
     monitor_pair_iou_without_tracking(cfg)
     datamodule = build_datamodule(cfg)
     log.info("instantiating model <%s> (variant %s)", cfg.model._target_, cfg.model.net.variant)
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
     write_load_reports(model, output_dir)
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    # every checkpoint records the run's config (what ckpt_path=last matches) and is written atomically
+    callbacks = [*instantiate_group(cfg.get("callbacks")), RunConfigInCheckpoint(config)]
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                 plugins=[AtomicCheckpointIO()])
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name)
     if cfg.get("train", True):
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}

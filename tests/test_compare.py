@@ -219,6 +219,22 @@ def test_bad_inputs(tmp_path):
         compare.load_record(bad)
 
 
+def test_runs_on_different_sequence_sets_are_not_pooled(tmp_path, caplog):
+    a = {**_report("cmc", variant="cmc", seed=1), "path": "a/metrics.json",
+         "sequences": [{"name": "seq1"}, {"name": "seq2"}]}
+    b = {**_report("cmc", variant="cmc", seed=2), "path": "b/metrics.json",
+         "sequences": [{"name": "seq1"}], "skipped": ["seq2"]}
+    pattern = (r"CMC\* on synthetic: runs scored on different sequence sets cannot be pooled "
+               r"\(a/metrics.json: 2 sequences, b/metrics.json: 1; in one only: seq2\)")
+    with pytest.raises(ValueError, match=pattern):
+        compare.build_tables([a, b])
+    # two methods on different sets: compared, with a warning
+    kcf = {**_report("kcf"), "path": "k/metrics.json"}
+    with caplog.at_level("WARNING"):
+        compare.build_tables([a, kcf])
+    assert "synthetic: the methods were scored on different sequence sets" in caplog.text
+
+
 def test_results_notebook_runs_on_a_fixture_study(study, tmp_path):
     """notebooks/results.ipynb executes top to bottom on a compare output folder."""
     import nbformat

@@ -299,6 +299,25 @@ def test_epoch_key_sampler_follows_the_trainer_epoch():
     assert list(sampler) == [15, 16, 17, 18, 19]  # the same epoch again (a resumed run) replays it
 
 
+def test_epoch_key_sampler_set_epoch_without_a_trainer():
+    sampler = EpochKeySampler(3)
+    sampler.set_epoch(2)  # Lightning calls it on samplers that have it
+    assert list(sampler) == [6, 7, 8]
+
+
+def test_train_keys_follow_the_fit_loops_epoch_not_current_epoch(tiny_synthetic_root):
+    """On resume Lightning creates the epoch's iterator, and workers prefetch its first keys, while
+    ``trainer.current_epoch`` still names the restored epoch: the keys must come from the fit loop's
+    count of processed epochs (what Lightning passes to ``set_epoch``)."""
+    from types import SimpleNamespace
+
+    dm = _datamodule(tiny_synthetic_root)
+    progress = SimpleNamespace(current=SimpleNamespace(processed=1, completed=0))
+    dm.trainer = SimpleNamespace(current_epoch=0, fit_loop=SimpleNamespace(epoch_progress=progress))
+    sampler = dm.train_dataloader().sampler
+    assert list(sampler)[0] == dm.samples_per_epoch  # epoch 1's first key
+
+
 def test_sequences_and_subsets_for_tracking(tiny_synthetic_root):
     dm = _datamodule(tiny_synthetic_root)
     assert [s.name for s in dm.sequences("test")] == ["test_000", "test_001"]

@@ -419,3 +419,82 @@ def test_root_without_sequences_names_the_folder(name, tmp_path):
     (tmp_path / "empty").mkdir()  # a folder, but no annotation file in it
     with pytest.raises(FileNotFoundError, match=f"{tmp_path}: no sequence folders with"):
         get_reader(name, tmp_path).sequence_names()
+
+
+# ---------------------------------------------------------------- frames as real datasets ship them ---
+
+
+def test_error_stray_unnumbered_file_is_named(tmp_path):
+    root = make_rgbt234(tmp_path / "R", names=("seqA",))
+    (root / "seqA" / "visible" / "00002v.jpg").unlink()  # with a missing frame the counts match
+    write_frames(root / "seqA" / "visible", ["thumb.jpg"])
+    error = _error("rgbt234", root)
+    assert error.path.name == "thumb.jpg" and "not a numbered frame" in str(error)
+
+
+def test_error_gap_in_frame_numbers_is_named(tmp_path):
+    root = make_rgbt234(tmp_path / "R", names=("seqA",))
+    (root / "seqA" / "visible" / "00002v.jpg").rename(root / "seqA" / "visible" / "00004v.jpg")
+    error = _error("rgbt234", root)  # 3 images for 3 lines, but every frame after 1 is shifted
+    assert error.path.name == "00003v.jpg"
+    assert "jump from 1 (00001v.jpg) to 3: frame 2 is missing" in str(error)
+
+
+def test_error_truncated_jpeg(tmp_path):
+    from src.data.processing import ImageReadError, read_image
+
+    root = make_rgbt234(tmp_path / "R", names=("seqA",))
+    frame = root / "seqA" / "visible" / "00002v.jpg"
+    cv2.imwrite(str(frame), np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    frame.write_bytes(frame.read_bytes()[:-200])  # libjpeg decodes it, warning on stderr only
+    with pytest.raises(ImageReadError, match="00002v.jpg: truncated JPEG"):
+        read_image(frame)
+    error = _error("rgbt234", root, check_images=True)
+    assert error.path == frame and "truncated JPEG" in str(error)
+
+
+def test_16_bit_thermal_is_read_at_full_depth(tmp_path):
+    from src.data.processing import read_image
+
+    ramp = np.linspace(7084, 7728, 40 * 30).reshape(30, 40).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "t.png"), ramp)
+    image = read_image(tmp_path / "t.png")
+    assert image.shape == (30, 40, 3) and image.dtype == np.uint8
+    assert image.min() == 0 and image.max() == 255  # per-frame min-max, not the high byte (27-30)
+    assert len(np.unique(image)) > 200
+    assert np.array_equal(image[..., 0], image[..., 2])
+    eight = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "e.png"), eight)
+    assert np.array_equal(read_image(tmp_path / "e.png"), eight[..., ::-1])  # 8-bit frames unchanged
+
+
+def test_modalities_of_different_sizes_are_an_error(tmp_path, caplog):
+    from src.data.processing import ImageReadError
+    from src.data.sequence import Sequence
+    from src.tracking.runner import track_sequence
+
+    write_frames(tmp_path / "v", ["1.jpg", "2.jpg"])
+    (tmp_path / "i").mkdir()
+    for name in ("1.jpg", "2.jpg"):
+        cv2.imwrite(str(tmp_path / "i" / name), np.zeros((6, 8), np.uint8))
+    boxes = np.array([[1.0, 1.0, 3.0, 3.0]] * 2)
+    frames = {VISIBLE: sorted((tmp_path / "v").iterdir()), INFRARED: sorted((tmp_path / "i").iterdir())}
+    seq = Sequence("s", frames, {VISIBLE: boxes, INFRARED: boxes}, np.ones(2, bool), {}, {})
+
+    class Holder:
+        modalities = (VISIBLE, INFRARED)
+
+        def initialize(self, frames, box):
+            self.box = box
+
+        def track(self, frames):
+            return self.box
+
+    with pytest.raises(ImageReadError, match=r"i/1.jpg: infrared frame is 8x6 but the visible frame .*/v/1"):
+        track_sequence(Holder(), seq)
+    # a first box outside the frame is tracked, with a warning
+    seq.frames[INFRARED] = seq.frames[VISIBLE]
+    seq.boxes[VISIBLE] = np.array([[50.0, 1.0, 3.0, 3.0]] * 2)
+    with caplog.at_level("WARNING"):
+        track_sequence(Holder(), seq)
+    assert "sequence s: the first box (50, 1, 3, 3) lies outside the 8x8 frame" in caplog.text

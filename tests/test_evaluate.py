@@ -73,6 +73,40 @@ def test_read_box_file_errors_name_file_and_line(tmp_path):
         read_box_file(path, "xywh")
 
 
+def test_read_box_file_bom_and_non_finite_boxes(tmp_path, caplog):
+    path = tmp_path / "r.txt"
+    path.write_bytes("\ufeff1,2,3,4\n5,6,7,8\n".encode("utf-8"))  # a byte-order mark, as Windows tools write
+    np.testing.assert_array_equal(read_box_file(path), [[1, 2, 3, 4], [5, 6, 7, 8]])
+    path.write_text("1,2,3,4\nnan,2,3,4\n1,2,-3,4\n")
+    with caplog.at_level("WARNING"):
+        boxes = read_box_file(path)
+    assert boxes.shape == (3, 4)  # scored (as misses), but said
+    assert "r.txt:2: 2 box(es) with NaN, inf or a negative size" in caplog.text
+
+
+def test_options_evaluate_would_ignore(annotations_only, tmp_path, caplog):
+    base = data_overrides(annotations_only, tmp_path / "out")
+    with pytest.raises(ValueError, match="data.foo: unknown key"):
+        run(compose_evaluate(base + ["+data.foo=1"]))
+    with pytest.raises(ValueError, match="limit_sequences=0: must be at least 1"):
+        run(compose_evaluate(base + ["limit_sequences=0", "tracker=kcf"]))
+    # a random file as checkpoint: one line naming it, not torch's mmap message
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint at all" * 10)
+    from src.training.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"junk.ckpt: not a PyTorch checkpoint \(230 bytes"):
+        run(compose_evaluate(base + [f"ckpt_path={junk}"]))
+    # a checkpoint the tracker does not read: a warning
+    results = tmp_path / "published"
+    results.mkdir()
+    for name in ("seq0", "seq1", "seq2"):
+        (results / f"{name}.txt").write_text("1,2,3,4\n" * 8)
+    with caplog.at_level("WARNING"):
+        run(compose_evaluate(base + [f"results_dir={results}", f"ckpt_path={junk}"]))
+    assert "is not used: results_dir scores existing files" in caplog.text
+
+
 # -- score-only mode -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("fmt", "prefix", "sep"), [("ltwh", "", ","), ("ltwh", "MDNet_", " "),
                                                     ("corner", "", "\t")])
@@ -167,6 +201,23 @@ def test_evaluate_command_tracks_scores_and_resumes(bench, tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps
     assert second["metrics"] == first["metrics"]
     assert second["fps"]["e2e"] == pytest.approx(first["fps"]["e2e"], rel=1e-6)  # timing kept on resume
+
+
+def test_evaluate_resume_refuses_another_trackers_results(bench, tmp_path):
+    ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc", seed=7)
+    out = tmp_path / "run"
+    run(compose_evaluate(data_overrides(bench, out) + [f"ckpt_path={ckpt}", "limit_sequences=1"]))
+    # a baseline pointed at the same run directory must not take the network's results as its own
+    with pytest.raises(ValueError, match="holds another tracker's results .tracker 'cmc' there, 'kcf' now"):
+        run(compose_evaluate(data_overrides(bench, out) + ["tracker=kcf", "limit_sequences=1"]))
+    # nor another checkpoint of the same variant (other weights)
+    other = save_checkpoint(tmp_path / "other.ckpt", "cmc", seed=8)
+    with pytest.raises(ValueError, match="'cmc' there, 'cmc' now; ckpt_sha256: '"):
+        run(compose_evaluate(data_overrides(bench, out) + [f"ckpt_path={other}", "limit_sequences=1"]))
+    # the same checkpoint, copied elsewhere: the same tracker, resumed
+    copy = tmp_path / "copy.ckpt"
+    copy.write_bytes(ckpt.read_bytes())
+    run(compose_evaluate(data_overrides(bench, out) + [f"ckpt_path={copy}", "limit_sequences=1"]))
 
 
 def test_single_modal_checkpoint_reads_visible_only(bench, tmp_path):

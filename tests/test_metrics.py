@@ -426,3 +426,21 @@ def test_non_finite_result_boxes_are_misses_and_skipped_by_ape():
     assert m["AOR"] == pytest.approx((1 + 0 + 1 / 3 + 1) / 4)  # the NaN frame scores IoU 0
     assert m["APE"] == pytest.approx(10 / 3)  # no center error to average for it
     assert m["PR"] == pytest.approx(3 / 4)  # NaN fails every threshold, as in the toolkits
+
+
+@pytest.mark.parametrize("protocol", ["rgbt234", "gtot", "rgbt210", "lasher", "otb"])
+def test_sparse_annotation_frames_without_ground_truth_are_not_scored(protocol):
+    """A clip annotated every 3rd frame, tracked perfectly: precision and success are those of the
+    annotated frames alone, as SR@0.5 (frames without ground truth are no misses)."""
+    t = 10
+    seq = make_seq("a", t)
+    sparse = np.full((t, 4), np.nan)
+    sparse[::3] = GT_BOX
+    seq.boxes["visible"] = sparse
+    seq.valid = np.isfinite(sparse).all(1)
+    out = evaluate_results({"a": np.tile(GT_BOX, (t, 1))}, [seq], protocol)
+    precision_name = get_protocol(protocol).precision_name
+    assert out["metrics"][precision_name] == pytest.approx(1.0)
+    assert out["metrics"]["SR@0.5"] == pytest.approx(1.0)
+    assert out["curves"]["precision"][-1] == pytest.approx(1.0)
+    assert out["curves"]["success"][0] == pytest.approx(1.0)

@@ -196,3 +196,25 @@ def test_write_results_is_atomic(tmp_path, monkeypatch):
         write_results(tmp_path, "seq", boxes + 100, {}, "txt")
     # the finished file is untouched by the failed rewrite
     np.testing.assert_allclose(read_box_file(tmp_path / "seq.txt"), boxes)
+
+
+def test_full_disk_stops_the_run_even_when_skipping_bad_sequences(bench, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    sequences, _ = bench
+    real_write_text = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if self.name.endswith(".tmp"):
+            real_write_text(self, "")  # the file is created, then the write fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    message = f"cannot write the results of {sequences[0].name} into .*No space left"
+    with pytest.raises(OSError, match=message):
+        run_sequences(sequences, tmp_path / "results", "txt", tracker=DriftTracker(), skip_bad=True,
+                      progress=False)
+    monkeypatch.undo()
+    assert not list((tmp_path / "results").rglob("*.tmp"))  # no empty temporary files left

@@ -186,11 +186,14 @@ def test_same_seed_same_losses(data_root, tmp_path):
     assert losses[0] == losses[1]
 
 
-def test_resume_from_last_matches_uninterrupted_run(data_root, tmp_path):
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])  # 2 spawned workers: ~2 min
+def test_resume_from_last_matches_uninterrupted_run(workers, data_root, tmp_path):
     probe = "+callbacks.probe._target_=tests.test_train.StepProbe"
     # validation every 2nd epoch: the first run's last.ckpt must come from the end of its training epoch
+    # with dataloader workers (the default) too: they prefetch the resumed epoch's first keys before
+    # Lightning has advanced its epoch counter
     common = ["logger=csv", "test=false", "model.optimizer.lr=0.01", "trainer.check_val_every_n_epoch=2",
-              probe]
+              f"data.num_workers={workers}", probe]
     StepProbe.seen.clear()
     # interrupted: one epoch (2 steps), then `ckpt_path=last` continues to two epochs
     run_train(make_cfg(data_root, tmp_path / "a", "first", *common, "trainer.max_epochs=1"))

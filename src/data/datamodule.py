@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.data import open_benchmark
-from src.data.processing import ImageReadError, read_image
+from src.data.processing import ImageReadError, check_same_size, read_image
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import INFRARED, VISIBLE, Sequence
 from src.data.transforms import Augmentation, Jitter, PairProcessing
@@ -29,20 +29,27 @@ TRAIN_STREAM, VAL_STREAM, ONLINE_STREAM, MIX_STREAM = 0, 1, 2, 3
 
 class EpochKeySampler(Sampler[int]):
     """Yields ``epoch * length + i`` for ``i < length``: fresh pairs every epoch, reproducible from
-    the seed. ``epoch_fn`` gives the epoch being started (the trainer's ``current_epoch``, so a
-    resumed run replays exactly the pairs an uninterrupted one would see); without it a counter
-    of ``__iter__`` calls is used. ``fixed=True`` always yields epoch 0's keys (validation)."""
+    the seed. ``epoch_fn`` gives the epoch being started (the fit loop's epoch counter, so a resumed
+    run replays exactly the pairs an uninterrupted one would see); without it the epoch given to
+    ``set_epoch`` (Lightning calls it on samplers that have it), else a counter of ``__iter__``
+    calls. ``fixed=True`` always yields epoch 0's keys (validation)."""
 
     def __init__(self, length: int, epoch_fn=None, fixed: bool = False):
         self.length = int(length)
         self.epoch_fn = epoch_fn
         self.fixed = fixed
         self.calls = 0
+        self.epoch: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def current_epoch(self) -> int:
         if self.fixed:
             return 0
         epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        if epoch is None:
+            epoch = self.epoch
         return self.calls if epoch is None else int(epoch)
 
     def __iter__(self) -> Iterator[int]:
@@ -101,6 +108,7 @@ class PairDataset(Dataset):
             # single-modal data: the infrared slots carry the visible crops (the network ignores them)
             if INFRARED in sequence.frames:
                 images[INFRARED] = read_image(sequence.frames[INFRARED][index])
+                check_same_size(images, {m: sequence.frames[m][index] for m in images})
             else:
                 images[INFRARED] = images[VISIBLE]
         return images
@@ -364,8 +372,15 @@ class TrackingDataModule(L.LightningDataModule):
         )
 
     def _trainer_epoch(self) -> int | None:
+        """The epoch whose keys the next iterator must hand out: the fit loop's count of processed
+        epochs (what Lightning passes to ``set_epoch``). Not ``trainer.current_epoch``: on resume the
+        fit loop creates the iterator, and dataloader workers prefetch its first keys, before it
+        advances ``current_epoch`` past the restored epoch, so the resumed epoch would replay the
+        previous one's pairs."""
         trainer = getattr(self, "trainer", None)
-        return None if trainer is None else int(trainer.current_epoch)
+        if trainer is None:
+            return None
+        return int(trainer.fit_loop.epoch_progress.current.processed)
 
     def train_dataloader(self) -> DataLoader:
         sampler = EpochKeySampler(self.samples_per_epoch, epoch_fn=self._trainer_epoch)

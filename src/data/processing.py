@@ -25,13 +25,61 @@ class ImageReadError(RuntimeError):
     pass
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read a frame as ``[H, W, 3]`` uint8 RGB. Single-channel (thermal) frames are replicated
-    to three channels, so every downstream stage sees one layout."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # 1-channel files come back as 3 equal channels
+    to three channels, so every downstream stage sees one layout.
+
+    Frames deeper than 8 bits (16-bit thermal PNG/TIFF, float TIFF) are read at full depth and
+    min-max normalised per frame to 0-255, as RGB-T trackers normalise raw thermal frames (OpenCV's
+    plain 8-bit read keeps only the high byte: a 7084-7728 scene becomes 27-30). A JPEG that stops
+    before its end-of-image marker (a truncated file, which the decoder would fill with grey) is an
+    ImageReadError, like a missing or unreadable file."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot read image ({error.strerror or error})") from None
+    if str(path).lower().endswith(JPEG_SUFFIXES) and not _ends_like_a_jpeg(data):
+        raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker; an interrupted copy?)")
+    # ANYDEPTH: 16-bit stays 16-bit; COLOR: 1-channel files come back as 3 equal channels
+    image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise ImageReadError(f"{path}: cannot read image (missing or corrupt file)")
+        raise ImageReadError(f"{path}: cannot read image (missing, empty or corrupt file)")
+    if image.dtype != np.uint8:
+        image = _to_uint8(image)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _ends_like_a_jpeg(data: np.ndarray) -> bool:
+    """The file ends with JPEG's end-of-image marker ``FF D9`` (padding zeros after it allowed)."""
+    tail = data[-64:].tobytes().rstrip(b"\x00")
+    return tail.endswith(b"\xff\xd9")
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """Per-frame min-max normalisation of a deeper-than-8-bit frame to uint8 (a flat frame gives 0)."""
+    array = image.astype(np.float32)
+    finite = np.isfinite(array)
+    if not finite.any():
+        return np.zeros(image.shape, dtype=np.uint8)
+    low, high = float(array[finite].min()), float(array[finite].max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+    array = np.where(finite, (array - low) * scale, 0.0)
+    return np.clip(np.rint(array), 0, 255).astype(np.uint8)
+
+
+def check_same_size(images: dict[str, np.ndarray], paths: dict[str, str | Path]) -> None:
+    """One crop geometry serves every modality, so their frames must be registered: the same size.
+    ``images``/``paths``: modality -> frame and its file (the first modality is the reference)."""
+    (ref, image), *others = images.items()
+    for modality, other in others:
+        if other.shape[:2] != image.shape[:2]:
+            raise ImageReadError(
+                f"{paths[modality]}: {modality} frame is {other.shape[1]}x{other.shape[0]} but the {ref} "
+                f"frame {paths[ref]} is {image.shape[1]}x{image.shape[0]}: the modalities must be "
+                f"registered (the same size) to share one crop")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ got10k     1..T-1,     continuous   AO = mean IoU, SR@t = IoU > t, boxes clipped
 otb        0 := GT     contin.        PR <= 20 (0..50), SR mean of 21 (``ExperimentOTB``)     per seq
 =========  ==========  ===========  =====================================================  ========
 
+Frames without ground truth (NaN rows: sparse annotation) are scored by no protocol.
 A -1 score (LasHeR-style invalid ground truth) passes every precision threshold and fails every
 success threshold -- what the toolkit does (``res[i] = -1`` before ``res <= thr`` / ``res > thr``).
 
@@ -302,7 +303,10 @@ def score_frames(
         # got10k: covers[1:] > 0; NaN GT rows (withheld test GT) cannot be scored at all.
         frames = ~is_first & (cover > 0) & np.isfinite(gt[0]).all(-1)
     else:
-        frames = np.ones(total, dtype=bool)
+        # Every frame with ground truth (the toolkits' benchmarks are densely annotated, so this is all
+        # of them there); a sparsely annotated clip's frames without ground truth (NaN rows) are not
+        # scored, instead of counting as misses in the precision and success curves.
+        frames = np.isfinite(gt).all(-1).all(0)
     # Seed figures: frames with valid, finite ground truth (a non-finite result box is a miss).
     gt_finite = np.isfinite(gt).all(-1).all(0)
     seed = frames & vmask & gt_finite

@@ -11,6 +11,7 @@ the box), ``model`` the network forward alone (trackers that have one expose ``l
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from src.data.processing import read_image
+from src.data.processing import check_same_size, read_image
 from src.data.sequence import VISIBLE, Sequence
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
 
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 LAYOUTS = {"rgbt234": "txt", "rgbt210": "txt", "lasher": "txt", "gtot": "txt",
            "otb": "otb", "lasot": "otb", "got10k": "got10k"}
 TIMING_KEYS = ("e2e", "model", "decode")
+# errors of the disk the results go to, never of a sequence: they stop a run even with skip_bad
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 TIMING_DIR = "timing"
 
 
@@ -86,6 +89,10 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
         start = time.perf_counter()
         frames = {m: read_image(seq.frames[m][t]) for m in read}
         times["decode"][t] = time.perf_counter() - start
+        if t == 0:
+            if len(frames) > 1:
+                check_same_size(frames, {m: seq.frames[m][t] for m in read})
+            _warn_if_outside(seq, frames[read[0]].shape)
         for m in wanted:
             if m not in frames:
                 frames[m] = frames[VISIBLE]
@@ -101,6 +108,14 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
     return boxes, times
 
 
+def _warn_if_outside(seq: Sequence, shape: tuple[int, ...]) -> None:
+    x, y, w, h = (float(v) for v in seq.init_box)
+    height, width = shape[:2]
+    if not (x < width and y < height and x + w > 0 and y + h > 0):
+        log.warning("sequence %s: the first box (%g, %g, %g, %g) lies outside the %dx%d frame %s; the "
+                    "tracker starts on nothing", seq.name, x, y, w, h, width, height, seq.frames[VISIBLE][0])
+
+
 # -- result files ----------------------------------------------------------------------------------
 def result_path(results_dir: str | Path, name: str, layout: str) -> Path:
     results_dir = Path(results_dir)
@@ -114,8 +129,12 @@ def result_path(results_dir: str | Path, name: str, layout: str) -> Path:
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no empty or partial temporary files left behind (a full disk)
+        raise
 
 
 def _format_rows(array: np.ndarray, fmt: str, sep: str) -> str:
@@ -155,8 +174,9 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
     if box_format not in ("ltwh", "corner"):
         raise ValueError(f"results.format must be 'ltwh' or 'corner', not {box_format!r}")
     path = Path(path)
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    rows, line_numbers = [], []
+    # utf-8-sig: a byte-order mark (Windows tools write one) is read past, as in annotation files
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
@@ -172,7 +192,13 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
             rows.append(polygon_to_ltwh(values))
         else:
             rows.append(xyxy_to_ltwh(values) if box_format == "corner" else values)
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+        line_numbers.append(number)
+    boxes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    bad = np.flatnonzero(~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0))
+    if len(bad):  # scored as misses, as the toolkits do; said once, with the first line
+        log.warning("%s:%d: %d box(es) with NaN, inf or a negative size, scored as misses (first: %s)",
+                    path, line_numbers[bad[0]], len(bad), boxes[bad[0]].tolist())
+    return boxes
 
 
 def read_timing(timing_dir: str | Path, name: str, num_frames: int) -> dict[str, np.ndarray]:
@@ -224,8 +250,12 @@ def build_tracker(factory: TrackerFactory) -> Any:
 _worker_tracker: Any = None
 
 
-def _worker_init(factory: TrackerFactory, threads: int | None) -> None:
+def _worker_init(factory: TrackerFactory, threads: int | None, parent_pid: int | None = None) -> None:
     global _worker_tracker
+    if parent_pid is not None:  # never left tracking (then blocked, holding memory) after a kill -9
+        from src.utils.processes import exit_with_parent
+
+        exit_with_parent(parent_pid)
     if threads:
         # This process exists only to track: share the cores between workers instead of every
         # worker starting one thread per core (which oversubscribes the machine).
@@ -260,13 +290,44 @@ def _resume(seq: Sequence, results_dir: Path, layout: str, timing_dir: Path | No
     return SequenceRun(seq.name, boxes, times, resumed=True)
 
 
+IDENTITY_FILE = ".tracker.json"
+
+
+def claim_results_dir(results_dir: Path, identity: Mapping[str, Any]) -> None:
+    """Record which tracker writes into ``results_dir`` (``.tracker.json``), or refuse to resume results
+    another tracker wrote there: a resumed sequence would be scored under the wrong name."""
+    import json
+
+    from src.utils.configs import first_difference
+
+    path = results_dir / IDENTITY_FILE
+    identity = json.loads(json.dumps(identity, default=str))  # plain JSON, as it is read back
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: unreadable ({error}); remove it to resume these results") from None
+        diff = first_difference(saved, identity, labels=("there", "now"))
+        if diff:
+            names = f"tracker {saved.get('tracker')!r} there, {identity.get('tracker')!r} now"
+            raise ValueError(f"{results_dir} holds another tracker's results ({names}; {diff}): evaluate "
+                             f"into another run directory, or remove {results_dir} to track again")
+        return
+    if any(results_dir.iterdir()):
+        log.warning("%s: results without %s (an older run): cannot check that they are this tracker's; "
+                    "resuming them", results_dir, IDENTITY_FILE)
+    _atomic_write(path, json.dumps(identity, indent=2, sort_keys=True))
+
+
 def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: str = "txt", *,
                   tracker: Any = None, factory: TrackerFactory | None = None, num_workers: int = 1,
                   timing_dir: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
-                  threads_per_worker: int | None = None) -> tuple[dict[str, SequenceRun], dict[str, str]]:
+                  threads_per_worker: int | None = None, identity: Mapping[str, Any] | None = None
+                  ) -> tuple[dict[str, SequenceRun], dict[str, str]]:
     """Track ``sequences``, writing each one's raw results into ``results_dir`` as it finishes.
 
-    Sequences whose result file already exists are loaded instead of tracked (resume). With
+    Sequences whose result file already exists are loaded instead of tracked (resume), if the
+    ``identity`` of the tracker that wrote them (:func:`claim_results_dir`) is this one's. With
     ``num_workers > 1`` each worker process builds its own tracker from ``factory`` (a picklable
     callable or a ``_target_`` config); with one worker ``tracker`` (or ``factory``) runs in this
     process. ``skip_bad`` logs and skips a failing sequence instead of raising.
@@ -276,6 +337,8 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
     results_dir = Path(results_dir)
     timing_dir = Path(timing_dir) if timing_dir is not None else None
     results_dir.mkdir(parents=True, exist_ok=True)
+    if identity is not None:
+        claim_results_dir(results_dir, identity)
     runs: dict[str, SequenceRun] = {}
     todo = []
     for seq in sequences:
@@ -292,6 +355,9 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
     def fail(seq: Sequence, error: BaseException) -> None:
         if isinstance(error, BrokenProcessPool):  # a worker died or could not build its tracker: not the data
             raise RuntimeError(f"a tracking worker failed (while on {seq.name}): {error}") from error
+        if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:  # the machine, not the data
+            raise OSError(error.errno, f"cannot write the results of {seq.name} into {results_dir}: "
+                                       f"{os.strerror(error.errno)}") from error
         if not skip_bad:
             raise RuntimeError(f"tracking sequence {seq.name} failed: {error}") from error
         log.error("skipping sequence %s: %s", seq.name, error)
@@ -317,7 +383,7 @@ def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: st
         # spawn, not fork: torch (and CUDA) do not survive a fork of a process that has used them.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(num_workers, len(todo)), mp_context=context,
-                                 initializer=_worker_init, initargs=(factory, threads)) as pool:
+                                 initializer=_worker_init, initargs=(factory, threads, os.getpid())) as pool:
             pending = {pool.submit(_worker_run, seq, results_dir, layout, timing_dir): seq for seq in todo}
             try:
                 while pending:

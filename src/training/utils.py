@@ -1,4 +1,5 @@
-"""Helpers for the train entry point: instantiating config groups, resuming, the results table."""
+"""Helpers for the train entry point: instantiating config groups, W&B, JSON, the results table
+(resuming: src/training/checkpoints.py)."""
 
 from __future__ import annotations
 
@@ -26,27 +27,6 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
             log.info("instantiating %s <%s>", name, entry["_target_"])
             objects.append(hydra.utils.instantiate(entry))
     return objects
-
-
-def find_last_checkpoint(log_dir: str | Path, task_name: str) -> Path:
-    """The newest ``last.ckpt`` under ``log_dir/task_name`` (what ``ckpt_path=last`` resumes)."""
-    root = Path(log_dir) / task_name
-    candidates = sorted(root.rglob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise FileNotFoundError(f"ckpt_path=last: no last.ckpt under {root}")
-    return candidates[-1]
-
-
-def resolve_ckpt_path(ckpt_path: str | None, log_dir: str | Path, task_name: str) -> str | None:
-    if ckpt_path in (None, "", "null"):
-        return None
-    if ckpt_path == "last":
-        path = find_last_checkpoint(log_dir, task_name)
-        log.info("resuming from %s", path)
-        return str(path)
-    if not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such file")
-    return str(ckpt_path)
 
 
 def finish_wandb() -> None:

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from src.data.sequence import INFRARED, VISIBLE, Sequence
@@ -160,15 +159,25 @@ def frame_number(path: Path) -> tuple[int, str]:
 def list_frames(folder: Path) -> list[Path] | None:
     """Image files of a frame folder sorted by frame number, or None when the folder is absent
     (annotation-only toolkits). Numeric sort, not lexicographic: LasHeR mixes ``v000.jpg`` with
-    ``000001.jpg`` naming across releases and ``v10.jpg`` must follow ``v9.jpg``."""
+    ``000001.jpg`` naming across releases and ``v10.jpg`` must follow ``v9.jpg``. The numbers must
+    run without gaps and every image must carry one (AnnotationError naming the file otherwise)."""
     if not folder.is_dir():
         return None
     frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     frames.sort(key=frame_number)
+    stray = next((p for p in frames if frame_number(p)[0] < 0), None)
+    if stray is not None:  # e.g. a thumb.jpg, which would otherwise pass for the first frame
+        raise AnnotationError(stray, None, "not a numbered frame (no digits in its name): move it out "
+                                           "of the frame folder")
     numbers = [frame_number(p)[0] for p in frames]
     if len(set(numbers)) != len(numbers):
         dup = next(n for n in numbers if numbers.count(n) > 1)
         raise AnnotationError(folder, None, f"two frames carry the number {dup}: cannot order the frames")
+    for before, after, a, b in zip(frames, frames[1:], numbers, numbers[1:]):
+        if b != a + 1:  # a missing frame would shift every later frame against its annotation
+            missing = f"frame {a + 1} is" if b == a + 2 else f"frames {a + 1}-{b - 1} are"
+            raise AnnotationError(after, None, f"frame numbers jump from {a} ({before.name}) to {b}: "
+                                               f"{missing} missing")
     return frames
 
 
@@ -191,10 +200,16 @@ def check_frame_count(frames: list[Path] | None, count: int, annotation: Path, f
 
 
 def check_images(frames: Iterable[Path]) -> None:
-    """Open every image (decoder header + pixels); an unreadable one is an AnnotationError."""
+    """Decode every image as training and tracking will (``read_image``: truncated JPEGs included); an
+    unreadable one is an AnnotationError."""
+    from src.data.processing import ImageReadError, read_image
+
     for path in frames:
-        if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
-            raise AnnotationError(path, None, "unreadable image (missing, empty or corrupt)")
+        try:
+            read_image(path)
+        except ImageReadError as error:
+            reason = str(error).removeprefix(f"{path}: ")
+            raise AnnotationError(path, None, f"unreadable image ({reason})") from None
 
 
 def check_modality_lengths(path_v: Path, boxes_v: np.ndarray, path_i: Path, boxes_i: np.ndarray) -> None:
