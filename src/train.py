@@ -33,6 +33,7 @@ from src.training.utils import (
     to_float,
     write_json,
 )
+from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[s
     return evaluate_tracker(factory, sequences, cfg.data.protocol, output_dir / "test",
                             subsets=reader.subsets(), tracker_name=info.get("variant") or "ours",
                             dataset=cfg.data.get("dataset") or cfg.data.name,
-                            num_workers=int(cfg.get("test_workers", 1)), extra=info)
+                            num_workers=int(cfg.get("test_workers", 1)), extra=info,
+                            cpu_threads=cfg.get("cpu_threads"))
 
 
 @task_wrapper
@@ -179,8 +181,12 @@ def main(cfg: DictConfig) -> float | None:
     # the trainers' Tensor Core warning is noise on CPU; on GPU, medium precision is the sane default
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("medium")
-    if cfg.get("cpu_threads"):  # the application's choice, made once at its entry point
-        torch.set_num_threads(int(cfg.cpu_threads))
+    # user errors (a bad value, a missing data root or checkpoint) end the run before anything is built
+    check_override_types(cfg, Path(__file__).resolve().parents[1] / "conf" / "train.yaml")
+    check_data_root(cfg.data, cfg.paths.get("data_dir"))
+    if cfg.get("ckpt_path") != "last":
+        check_checkpoint(cfg.get("ckpt_path"))
+    set_cpu_threads(cfg.get("cpu_threads"))  # the application's choice, made once at its entry point
     # OpenCV in this process (validation tracking crops) must not start its thread pool: dataloader
     # workers forked afterwards would deadlock in cv2.setNumThreads (seen with persistent workers
     # off and with sample images drawn by OpenCV)
@@ -196,4 +202,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
