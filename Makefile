@@ -49,6 +49,7 @@ bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 	$(BIN)/python scripts/bench_tracker.py
 	$(BIN)/python scripts/bench_metrics.py
 	$(BIN)/python scripts/bench_train_step.py
+	$(BIN)/python scripts/bench_export.py
 
 clean: ## remove outputs (keeps .venv and data/)
 	rm -rf logs outputs multirun wandb .pytest_cache
