@@ -109,6 +109,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         if cfg.get("test") and best:
             payload = test_checkpoint(cfg, best, output_dir)
             metrics.update({f"test/{k}": to_float(v) for k, v in (payload.get("metrics") or {}).items()})
+        elif cfg.get("test") and trainer.fast_dev_run:
+            log.info("fast_dev_run saves no checkpoint: the end-of-run test is skipped")
         elif cfg.get("test"):
             log.warning("no checkpoint was saved (is callbacks.model_checkpoint disabled?): test skipped")
         payload.update({

@@ -75,6 +75,9 @@ def run_cli(main: Callable[[], Any]) -> Any:
     os.environ[FULL_ERROR] = "1"
     try:
         return main()
+    except BrokenPipeError:  # `--help | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except _user_error_types() as error:
         # Hydra has written one line before this one ("Error executing job with overrides: [...]")
         # when the error came from inside the job
