@@ -209,17 +209,18 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
 def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> None:
     import wandb
 
+    from src.utils.wandb_run import log_report
+
     # offline unless the user opted in (as training's logger): no account needed
     mode = os.environ.get("WANDB_MODE", "offline")
+    tags = [*(cfg.get("wandb_tags") or []), report["tracker"], report["dataset"]]
+    tags = [str(t) for t in dict.fromkeys(tags) if t]
     run = wandb.init(project=cfg.get("wandb_project", "rgbt-cmc"), job_type="evaluate", dir=str(out_dir),
                      mode=mode, name=f"eval-{report['tracker']}-{report['dataset']}",
+                     group=cfg.get("wandb_group") or None, tags=tags,
                      config=OmegaConf.to_container(cfg, resolve=True))
     try:
-        run.summary.update({f"test/{k}": v for k, v in report["metrics"].items()})
-        run.summary.update({f"fps/{k}": v for k, v in report["fps"].items() if v is not None})
-        images = {p.stem: wandb.Image(str(p)) for p in sorted(out_dir.glob("*.png"))}
-        if images:
-            run.log(images)
+        log_report(run, report, out_dir)
     finally:
         wandb.finish()
 

@@ -34,6 +34,7 @@ from src.training.utils import (
     write_json,
 )
 from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
+from src.utils.wandb_run import define_best, log_report
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    wandb_runs = [lg.experiment for lg in loggers if type(lg).__name__ == "WandbLogger"]
+    checkpoint_cfg = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
+    for run in wandb_runs:  # the summary keeps the best validation value, not the last
+        if checkpoint_cfg.get("monitor"):
+            define_best(run, checkpoint_cfg.monitor, checkpoint_cfg.get("mode", "max"))
 
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name)
     if cfg.get("train", True):
@@ -108,6 +114,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         payload: dict[str, Any] = {}
         if cfg.get("test") and best:
             payload = test_checkpoint(cfg, best, output_dir)
+            for run in wandb_runs:
+                log_report(run, payload, output_dir / "test")
             metrics.update({f"test/{k}": to_float(v) for k, v in (payload.get("metrics") or {}).items()})
         elif cfg.get("test") and trainer.fast_dev_run:
             log.info("fast_dev_run saves no checkpoint: the end-of-run test is skipped")
