@@ -81,4 +81,4 @@ def test_training_run_holds_test_metrics_and_best_validation(tiny_synthetic_root
     assert wb["summary"]["test/MSR"] == pytest.approx(saved["metrics"]["MSR"])
     assert "test/sequences" in wb["history_keys"] and "test/plots/precision" in wb["history_keys"]
     assert wb["best"].get("val/MSR") == "max"
-    assert wb["job_type"] == "train"
+    assert wb["job_type"] == "train" and wb["name"] == f"single_synthetic_s{cfg.seed}"
