@@ -48,7 +48,7 @@ def test_evaluate_missing_data_root_is_one_line_and_fast(tmp_path):
     # 1.5-2 s of wall time here when the machine is not saturated; the CPU time is what the command
     # itself costs (no torch import), the wall-time bound leaves room for a machine shared with training
     assert cpu < 5.0, f"{cpu:.1f} s of CPU"
-    assert wall < 30.0, f"{wall:.1f} s"
+    assert wall < 60.0, f"{wall:.1f} s"
     assert not Path("/nonexistent").exists()  # nothing generated there
 
 
