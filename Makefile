@@ -9,7 +9,9 @@ export PYTHONUNBUFFERED := 1
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
+	grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "}; {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}'
 
 # a stamp file (not .venv/bin/python, a symlink whose target touch would change)
 STAMP := $(VENV)/.installed
@@ -49,6 +51,7 @@ bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 	$(BIN)/python scripts/bench_tracker.py
 	$(BIN)/python scripts/bench_metrics.py
 	$(BIN)/python scripts/bench_train_step.py
+	$(BIN)/python scripts/bench_export.py
 
 clean: ## remove outputs (keeps .venv and data/)
 	rm -rf logs outputs multirun wandb .pytest_cache

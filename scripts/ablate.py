@@ -81,6 +81,7 @@ def stages(args: argparse.Namespace, study: Path) -> list[tuple[str, list[str]]]
     shared = ["experiment", "experiment_name", "ckpt_path", "data.root", "paths.log_dir", "paths.data_dir",
               *(o.split("=")[0].lstrip("+~") for o in train_extra)]
     train_extra.append(f"hydra.job.config.override_dirname.exclude_keys=[{','.join(dict.fromkeys(shared))}]")
+    train_extra.append("hydra.sweep.subdir=${hydra.job.num}_${hydra.job.override_dirname}")
     out: list[tuple[str, list[str]]] = []
     if not args.skip_train:
         for experiment in ("ablation_dual", "tsf_single"):

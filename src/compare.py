@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import math
-import struct
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,32 +95,29 @@ def load_record(path: Path) -> dict[str, Any] | None:
 
 
 def _wandb_run_group(path: Path) -> str | None:
-    """The W&B group of an offline run, read from its ``run-<id>.wandb`` transaction log.
+    """The W&B group of an offline run, read from its ``run-<id>.wandb`` transaction log (for runs
+    without a Hydra config, such as compare's summary run)."""
+    from src.utils.wandb_run import offline_records
 
-    The file is W&B's LevelDB-style log (7-byte header, records in 32 KiB blocks, each with a
-    4-byte CRC, 2-byte length and 1-byte type: full / first / middle / last) of protobuf
-    ``Record`` s; the ``run`` record carries the group.
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data, pos, pending, group = path.read_bytes(), 7, b"", None
-    while pos + 7 <= len(data):
-        if 32768 - pos % 32768 < 7:  # block trailer padding
-            pos += 32768 - pos % 32768
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
-        if kind in (2, 3):  # first / middle piece of a record
-            pending = chunk if kind == 2 else pending + chunk
-            continue
-        if kind == 0:
-            continue
-        payload, pending = (pending + chunk if kind == 4 else chunk), b""
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(payload)
+    group = None
+    for record in offline_records(path):
         if record.WhichOneof("record_type") == "run" and record.run.run_group:
             group = record.run.run_group  # a run may be recorded more than once: the last says
     return group
+
+
+def _config_group(run_dir: Path) -> str | None:
+    """The W&B group a run was started with, from its Hydra config (``<run>/.hydra/config.yaml``):
+    ``logger.wandb.group`` (training) or ``wandb_group`` (evaluate)."""
+    config = run_dir / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return None
+    cfg = OmegaConf.load(config)
+    for key in ("logger.wandb.group", "wandb_group"):
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if value:
+            return str(value)
+    return None
 
 
 def find_wandb_group(group: str, root: str | Path) -> list[Path]:
@@ -132,7 +128,8 @@ def find_wandb_group(group: str, root: str | Path) -> list[Path]:
     """
     files = []
     for run_file in sorted(Path(root).rglob("*-run-*/run-*.wandb")):
-        if _wandb_run_group(run_file) == group:
+        # the run's own config says which group it was started in; W&B's log only when it has none
+        if (_config_group(run_file.parents[2]) or _wandb_run_group(run_file)) == group:
             metrics = run_file.parents[2] / "metrics.json"
             if metrics.is_file():
                 files.append(metrics)

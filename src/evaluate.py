@@ -21,23 +21,26 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
-from src.data.sequence import Sequence
-from src.tracking.runner import (
-    TIMING_DIR,
-    SequenceRun,
-    layout_for,
-    load_results,
-    run_sequences,
-    summarize_fps,
+from src.utils.cli import (
+    UserError,
+    check_checkpoint,
+    check_data_root,
+    check_override_types,
+    run_cli,
+    set_cpu_threads,
 )
-from src.tracking.toolkit_results import TOOLKIT_DIR, write_toolkit_results
+
+# torch (through the tracking runner) is imported only once the inputs are checked: a mistyped path
+# is reported within a second or two, not after torch's import
+if TYPE_CHECKING:
+    from src.data.sequence import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +166,7 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     report: dict[str, Any] = {"tracker": tracker_name, "dataset": dataset, "protocol": protocol}
     report.update(scores)
     report["fps"] = {k: fps.get(k) for k in ("model", "e2e", "decode")}
+    report["cpu_threads"] = None  # torch threads per tracking process: the FPS depend on it
     report.setdefault("subsets", {})
     for key in ("variant", "tsf", "seed", "ckpt_path"):
         report[key] = None
@@ -174,6 +178,9 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     tmp = out_dir / ".metrics.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))
     tmp.replace(out_dir / "metrics.json")
+    # imported here: src.tracking imports torch, which the input checks run without
+    from src.tracking.toolkit_results import TOOLKIT_DIR, write_toolkit_results
+
     write_toolkit_results(results, out_dir / TOOLKIT_DIR, protocol, tracker_name)
     _write_csv(out_dir / "sequences.csv", report.get("sequences", []))
     if plots:
@@ -187,7 +194,7 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
                      subsets: Mapping[str, list[str]] | None = None, tracker_name: str = "ours",
                      dataset: str = "", num_workers: int = 1, tau: float = 0.03, skip_bad: bool = False,
                      extra: Mapping[str, Any] | None = None, plots: bool = True,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, cpu_threads: int | None = None) -> dict[str, Any]:
     """Track ``sequences`` with ``tracker`` and write the full evaluation into ``out_dir``.
 
     Args:
@@ -196,11 +203,22 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
         protocol: scoring protocol (``rgbt234``, ``gtot``, ``lasher``, ``rgbt210``, ``got10k``,
             ``otb``); it also picks the raw-result layout.
         extra: keys added to metrics.json (``variant``, ``tsf``, ``seed``, ``ckpt_path``, ...).
+        cpu_threads: torch threads of each worker process (``num_workers > 1``; None: the cores
+            shared out between the workers). metrics.json records the count in effect as
+            ``cpu_threads`` beside ``fps``.
 
     Returns the metrics.json content (``metrics``, ``fps``, ``subsets``, ``sequences``, ...).
     """
+    import torch
+
+    from src.tracking.runner import TIMING_DIR, layout_for, run_sequences, summarize_fps
+
     start = time.perf_counter()
     out_dir = Path(out_dir)
+    if num_workers > 1:
+        threads = int(cpu_threads) if cpu_threads else max(1, (os.cpu_count() or 1) // num_workers)
+    else:
+        threads = torch.get_num_threads()  # this process tracks: its own setting
     # A factory: a config, a class, or a callable that is not itself a tracker (e.g. functools.partial).
     is_factory = isinstance(tracker, (Mapping, DictConfig, type)) or (
         callable(tracker) and not hasattr(tracker, "track"))
@@ -208,9 +226,10 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
         sequences, out_dir / RESULTS_DIR, layout_for(protocol),
         tracker=None if is_factory else tracker, factory=tracker if is_factory else None,
         num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress,
-        identity=tracker_identity(tracker, tracker_name))
+        identity=tracker_identity(tracker, tracker_name),
+        threads_per_worker=threads if num_workers > 1 else None)
     fps = summarize_fps(runs.values())
-    extra = {**dict(extra or {}), "wall_time_s": time.perf_counter() - start}
+    extra = {"cpu_threads": threads, **dict(extra or {}), "wall_time_s": time.perf_counter() - start}
     results = {n: r.boxes for n, r in runs.items()}
     return write_report(results, sequences, protocol, out_dir, subsets=subsets, tracker_name=tracker_name,
                         dataset=dataset, fps=fps, tau=tau, extra=extra, plots=plots)
@@ -219,17 +238,18 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
 def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> None:
     import wandb
 
+    from src.utils.wandb_run import log_report
+
     # offline unless the user opted in (as training's logger): no account needed
     mode = os.environ.get("WANDB_MODE", "offline")
+    tags = [*(cfg.get("wandb_tags") or []), report["tracker"], report["dataset"]]
+    tags = [str(t) for t in dict.fromkeys(tags) if t]
     run = wandb.init(project=cfg.get("wandb_project", "rgbt-cmc"), job_type="evaluate", dir=str(out_dir),
                      mode=mode, name=f"eval-{report['tracker']}-{report['dataset']}",
+                     group=cfg.get("wandb_group") or None, tags=tags,
                      config=OmegaConf.to_container(cfg, resolve=True))
     try:
-        run.summary.update({f"test/{k}": v for k, v in report["metrics"].items()})
-        run.summary.update({f"fps/{k}": v for k, v in report["fps"].items() if v is not None})
-        images = {p.stem: wandb.Image(str(p)) for p in sorted(out_dir.glob("*.png"))}
-        if images:
-            run.log(images)
+        log_report(run, report, out_dir)
     finally:
         wandb.finish()
 
@@ -258,6 +278,7 @@ def check_options(cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything ``python -m src.evaluate`` does, given its composed config."""
     from src.data import open_benchmark
+    from src.tracking.runner import SequenceRun, load_results, summarize_fps
 
     start = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
@@ -290,9 +311,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         name = cfg.get("tracker_name") or (extra.get("variant") if tracker_cfg.name == "ours" else None) \
             or tracker_cfg.name
         factory = OmegaConf.to_container(factory, resolve=True)
+        set_cpu_threads(cfg.get("cpu_threads"))
         report = evaluate_tracker(factory, sequences, protocol, out_dir, subsets=subsets, tracker_name=name,
                                   dataset=dataset, num_workers=int(cfg.num_workers), tau=cfg.tau,
-                                  skip_bad=bool(cfg.skip_bad_sequences), extra=extra)
+                                  skip_bad=bool(cfg.skip_bad_sequences), extra=extra,
+                                  cpu_threads=cfg.get("cpu_threads"))
     print(json.dumps({k: report[k] for k in ("tracker", "dataset", "protocol", "metrics", "fps")}, indent=2))
     print(f"written to {out_dir}")
     if cfg.get("log_wandb"):
@@ -300,11 +323,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
+def check_inputs(cfg: DictConfig) -> None:
+    """The user errors found without importing torch: a bad value, a missing data root, results folder
+    or checkpoint (:class:`~src.utils.cli.UserError`, one line on the command line)."""
+    check_override_types(cfg, Path(__file__).resolve().parents[1] / "conf" / "evaluate.yaml")
+    check_data_root(cfg.data, cfg.paths.get("data_dir"))
+    if cfg.get("results_dir"):
+        if not Path(str(cfg.results_dir)).is_dir():
+            raise UserError(f"results_dir={cfg.results_dir}: no such directory")
+    else:
+        factory = cfg.tracker.factory
+        if "ckpt_path" in factory:
+            if not factory.ckpt_path:
+                raise UserError(f"tracker={cfg.tracker.name} needs a checkpoint: pass ckpt_path=CKPT "
+                                "(or results_dir=DIR to score existing result files)")
+            check_checkpoint(factory.ckpt_path)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
+    check_inputs(cfg)
     report = run(cfg)
     return report["metrics"].get("MSR", report["metrics"].get("AO"))
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -33,6 +33,8 @@ from src.training.utils import (
     to_float,
     write_json,
 )
+from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
+from src.utils.wandb_run import define_best, log_report
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,8 @@ def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[s
     return evaluate_tracker(factory, sequences, cfg.data.protocol, output_dir / "test",
                             subsets=reader.subsets(), tracker_name=info.get("variant") or "ours",
                             dataset=cfg.data.get("dataset") or cfg.data.name,
-                            num_workers=int(cfg.get("test_workers", 1)), extra=info)
+                            num_workers=int(cfg.get("test_workers", 1)), extra=info,
+                            cpu_threads=cfg.get("cpu_threads"))
 
 
 @task_wrapper
@@ -94,6 +97,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                                                  plugins=[AtomicCheckpointIO()])
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    wandb_runs = [lg.experiment for lg in loggers if type(lg).__name__ == "WandbLogger"]
+    checkpoint_cfg = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
+    for run in wandb_runs:  # the summary keeps the best validation value, not the last
+        if checkpoint_cfg.get("monitor"):
+            define_best(run, checkpoint_cfg.monitor, checkpoint_cfg.get("mode", "max"))
 
     if cfg.get("train", True):
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -113,7 +121,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         payload: dict[str, Any] = {}
         if cfg.get("test") and best:
             payload = test_checkpoint(cfg, best, output_dir)
+            for run in wandb_runs:
+                log_report(run, payload, output_dir / "test")
             metrics.update({f"test/{k}": to_float(v) for k, v in (payload.get("metrics") or {}).items()})
+        elif cfg.get("test") and trainer.fast_dev_run:
+            log.info("fast_dev_run saves no checkpoint: the end-of-run test is skipped")
         elif cfg.get("test"):
             log.warning("no checkpoint was saved (is callbacks.model_checkpoint disabled?): test skipped")
         payload.update({
@@ -196,8 +208,12 @@ def main(cfg: DictConfig) -> float | None:
     # the trainers' Tensor Core warning is noise on CPU; on GPU, medium precision is the sane default
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("medium")
-    if cfg.get("cpu_threads"):  # the application's choice, made once at its entry point
-        torch.set_num_threads(int(cfg.cpu_threads))
+    # user errors (a bad value, a missing data root or checkpoint) end the run before anything is built
+    check_override_types(cfg, Path(__file__).resolve().parents[1] / "conf" / "train.yaml")
+    check_data_root(cfg.data, cfg.paths.get("data_dir"))
+    if cfg.get("ckpt_path") != "last":
+        check_checkpoint(cfg.get("ckpt_path"))
+    set_cpu_threads(cfg.get("cpu_threads"))  # the application's choice, made once at its entry point
     # OpenCV in this process (validation tracking crops) must not start its thread pool: dataloader
     # workers forked afterwards would deadlock in cv2.setNumThreads (seen with persistent workers
     # off and with sample images drawn by OpenCV)
@@ -213,4 +229,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

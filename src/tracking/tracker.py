@@ -146,15 +146,20 @@ class OSTrackTracker:
     def from_checkpoint(cls, ckpt_path: str | Path, device: str | torch.device = "cpu",
                         **kwargs: Any) -> OSTrackTracker:
         """Rebuild the network from a TrackerLitModule checkpoint (its ``net`` hyperparameter and
-        the ``net.``-prefixed weights) and wrap it. ``kwargs`` go to the constructor; those not
-        given come from the checkpoint's ``tracker`` hyperparameter (``model.tracker``), then the
-        constructor's defaults."""
+        the ``net.``-prefixed weights), or from an exported weights file (``{"net": state_dict,
+        "config": net config}``, what ``src.train``'s ``export_weights`` writes), and wrap it.
+        ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
+        hyperparameter (``model.tracker``), then the constructor's defaults."""
         from src.models import build_network
 
         ckpt_path = Path(str(ckpt_path))
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"{ckpt_path}: checkpoint not found")
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if "state_dict" not in ckpt and isinstance(ckpt.get("net"), Mapping) and "config" in ckpt:
+            # an exported weights file: the same network and weights under other keys
+            ckpt = {"hyper_parameters": {"net": ckpt["config"]},
+                    "state_dict": {f"net.{k}": v for k, v in ckpt["net"].items()}}
         hparams = ckpt.get("hyper_parameters") or {}
         if "net" not in hparams:
             raise KeyError(f"{ckpt_path}: no 'net' hyperparameter (not a TrackerLitModule checkpoint?)")

@@ -44,8 +44,12 @@ def task_wrapper(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapped(*args, **kwargs):
+        from src.utils.cli import UserError
+
         try:
             return fn(*args, **kwargs)
+        except UserError:
+            raise  # one line from the entry point (src.utils.cli.run_cli), no logged traceback
         except Exception:
             log.exception("run failed")
             raise
