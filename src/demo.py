@@ -25,7 +25,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
-from src.utils.cli import UserError, check_checkpoint, check_data_root, check_override_types, run_cli
+from src.utils.cli import UserError, check_data_root, check_override_types, check_tracker_checkpoint, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -61,12 +61,7 @@ def check_inputs(cfg: DictConfig) -> None:
         parse_box(cfg.init_box)
     if cfg.get("sequence"):
         check_data_root(cfg.data, cfg.paths.get("data_dir"))
-    factory = cfg.tracker.factory
-    if "ckpt_path" in factory:
-        if not factory.ckpt_path:
-            raise UserError(f"tracker={cfg.tracker.name} needs a checkpoint: pass ckpt_path=CKPT "
-                            "(or a baseline, e.g. tracker=csrt)")
-        check_checkpoint(factory.ckpt_path)
+    check_tracker_checkpoint(cfg.tracker, "or a baseline, e.g. tracker=csrt")
 
 
 def _frames(cfg: DictConfig) -> tuple[str, Iterator[dict[str, np.ndarray]], np.ndarray | None,

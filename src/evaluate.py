@@ -30,9 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
 from src.utils.cli import (
     UserError,
-    check_checkpoint,
     check_data_root,
     check_override_types,
+    check_tracker_checkpoint,
     run_cli,
     set_cpu_threads,
 )
@@ -332,12 +332,7 @@ def check_inputs(cfg: DictConfig) -> None:
         if not Path(str(cfg.results_dir)).is_dir():
             raise UserError(f"results_dir={cfg.results_dir}: no such directory")
     else:
-        factory = cfg.tracker.factory
-        if "ckpt_path" in factory:
-            if not factory.ckpt_path:
-                raise UserError(f"tracker={cfg.tracker.name} needs a checkpoint: pass ckpt_path=CKPT "
-                                "(or results_dir=DIR to score existing result files)")
-            check_checkpoint(factory.ckpt_path)
+        check_tracker_checkpoint(cfg.tracker, "or results_dir=DIR to score existing result files")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -129,6 +129,17 @@ def check_checkpoint(path: str | Path | None, key: str = "ckpt_path") -> None:
                         "truncated or another format?)")
 
 
+def check_tracker_checkpoint(tracker: Mapping, alternative: str) -> None:
+    """A tracker config whose factory takes a checkpoint (``tracker.factory.ckpt_path``) must be given a
+    readable one; ``alternative`` ends the error's hint (what else the command accepts)."""
+    factory = tracker["factory"]
+    if "ckpt_path" not in factory:
+        return
+    if not factory["ckpt_path"]:
+        raise UserError(f"tracker={tracker['name']} needs a checkpoint: pass ckpt_path=CKPT ({alternative})")
+    check_checkpoint(factory["ckpt_path"])
+
+
 def check_override_types(cfg: Mapping, config_path: str | Path) -> None:
     """Top-level values must keep the type of their default in the primary config file: an int, float
     or bool key given a word (``num_workers=two``) is an error now, not a ValueError deep in a run."""
