@@ -77,9 +77,9 @@ def _find_key(tree: Any, key: str) -> Any:
 def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, seed, ckpt_path."""
 
-    from src.training.checkpoints import read_checkpoint
+    from src.training.checkpoints import read_training_checkpoint
 
-    ckpt = read_checkpoint(ckpt_path)  # a CheckpointError naming the file when it is not a checkpoint
+    ckpt = read_training_checkpoint(ckpt_path)  # a CheckpointError naming the file if not a checkpoint
     hparams = ckpt.get("hyper_parameters") or {}
     net = hparams.get("net") or {}
     tsf = hparams.get("tsf", _find_key(net, "sort_kept"))

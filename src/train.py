@@ -164,7 +164,9 @@ def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:
     """Write the network of a training checkpoint as a small weights file, OSTrack's layout
     (``{"net": state_dict}``) plus the ``model.net`` config that rebuilds it, and its sha256 beside it
     (``<path>.sha256``, ``sha256sum -c`` format). What ``model.init_ckpt`` starts other runs from."""
-    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=True)
+    from src.training.checkpoints import read_training_checkpoint
+
+    ckpt = read_training_checkpoint(ckpt_path)
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     payload = {"net": state, "config": ckpt["hyper_parameters"]["net"],
                "trained": {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}}

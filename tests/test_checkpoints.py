@@ -81,7 +81,7 @@ def test_unusable_checkpoint_one_line_naming_the_file(tmp_path, content, reason)
         content = path.read_bytes()[:-100]
     path.write_bytes(content)
     with pytest.raises(C.CheckpointError) as info:
-        C.read_checkpoint(path)
+        C.read_training_checkpoint(path)
     assert str(info.value).startswith(f"{path}: ") and reason in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -98,7 +98,7 @@ def test_atomic_save_keeps_the_old_file_when_a_save_fails(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         C.atomic_torch_save({"state_dict": {"w": torch.zeros(2)}}, path)
     monkeypatch.undo()
-    assert torch.equal(C.read_checkpoint(path)["state_dict"]["w"], torch.ones(2))
+    assert torch.equal(C.read_training_checkpoint(path)["state_dict"]["w"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
 
 

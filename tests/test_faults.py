@@ -124,7 +124,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow  # a training subprocess: ~30-60 s
 def test_sigkill_during_checkpoint_save_keeps_the_previous_last_ckpt(tiny_synthetic_root, tmp_path):
-    from src.training.checkpoints import read_checkpoint
+    from src.training.checkpoints import read_training_checkpoint
 
     marker = tmp_path / "stalled"
     # the system temp dir on another filesystem than the logs, where one exists (a rename is then a copy)
@@ -140,7 +140,7 @@ def test_sigkill_during_checkpoint_save_keeps_the_previous_last_ckpt(tiny_synthe
     finally:
         proc.kill()
     last = tmp_path / "logs" / "train" / "runs" / "run" / "checkpoints" / "last.ckpt"
-    ckpt = read_checkpoint(last)  # loads (a CheckpointError names the file otherwise)
+    ckpt = read_training_checkpoint(last)  # loads (a CheckpointError names the file otherwise)
     assert ckpt["epoch"] == 0  # the first epoch's checkpoint, whole
     assert any(k.startswith("net.") for k in ckpt["state_dict"])
     import torch

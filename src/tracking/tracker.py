@@ -151,11 +151,12 @@ class OSTrackTracker:
         ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
         hyperparameter (``model.tracker``), then the constructor's defaults."""
         from src.models import build_network
+        from src.models.pretrained import load_file
 
         ckpt_path = Path(str(ckpt_path))
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"{ckpt_path}: checkpoint not found")
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ckpt = load_file(ckpt_path)  # one clear message when the file is not a safe checkpoint
         if "state_dict" not in ckpt and isinstance(ckpt.get("net"), Mapping) and "config" in ckpt:
             # an exported weights file: the same network and weights under other keys
             ckpt = {"hyper_parameters": {"net": ckpt["config"]},

@@ -23,6 +23,7 @@ import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from src.models.pretrained import CheckpointError
 from src.utils.configs import first_difference
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ RUNTIME_DATA_KEYS = ("num_workers", "pin_memory", "persistent_workers", "worker_
 CKPT_LABELS = ("in the checkpoint's run", "here")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message starts with its path."""
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -95,7 +94,7 @@ class RunConfigInCheckpoint(Callback):
         checkpoint[RUN_CONFIG_KEY] = self.config
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a training checkpoint (tensors memory-mapped, not read) after checking that it is one.
 
     Raises :class:`CheckpointError` naming the file: missing, empty, truncated or not a PyTorch
@@ -153,7 +152,7 @@ def find_last_checkpoint(log_dir: str | Path, task_name: str, config: Mapping) -
     reasons = []
     for path in candidates:
         try:
-            check_matches(path, read_checkpoint(path), config)
+            check_matches(path, read_training_checkpoint(path), config)
         except CheckpointError as error:
             log.warning("ckpt_path=last: passing over %s", error)
             reasons.append(str(error))
@@ -183,6 +182,6 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str | Path, task_name: str
         path = found
     elif not path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such file or run directory")
-    check_network(path, read_checkpoint(path), config)
+    check_network(path, read_training_checkpoint(path), config)
     log.info("resuming from %s", path)
     return str(path)
