@@ -46,9 +46,11 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     net = cfg.model.net
     # the heatmap's centre cell is the objective's label convention, so the model config decides it
     center_cell = (cfg.model.get("loss") or {}).get("center_cell", DEFAULTS["loss"]["center_cell"])
+    # the heatmap labels lie on the grid the head predicts on
+    stride = (net.get("head") or {}).get("stride") or net.patch_size
     return hydra.utils.instantiate(cfg.data, template_size=net.template_size, search_size=net.search_size,
                                    modalities=list(net.modalities), seed=cfg.seed, heatmap_cell=center_cell,
-                                   _convert_="all")
+                                   heatmap_stride=stride, _convert_="all")
 
 
 def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[str, Any]:

@@ -232,8 +232,8 @@ class TrackingDataModule(L.LightningDataModule):
     Pipeline keys: ``batch_size``, ``num_workers``, ``samples_per_epoch``, ``val_samples`` (validation
     pairs, the same every epoch), ``max_gap``, ``template_factor``, ``search_factor``,
     ``template_jitter``/``search_jitter`` (``{center, scale}``), ``augmentation``
-    (``{hflip, brightness, grayscale}``), ``heatmap_stride``. ``template_size``, ``search_size``,
-    ``heatmap_cell`` (the objective's ``model.loss.center_cell``),
+    (``{hflip, brightness, grayscale}``). ``template_size``, ``search_size``, ``heatmap_stride`` (the
+    head's ``model.net.head.stride``), ``heatmap_cell`` (the objective's ``model.loss.center_cell``),
     ``modalities`` and ``seed`` come from the training config. ``online`` (synthetic benchmark only):
     ``{fraction, frames, generate}``: that fraction of the training pairs comes from scenes the
     generator draws on the fly (``OnlinePairDataset``, ``generate`` overriding the benchmark's

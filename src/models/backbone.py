@@ -49,8 +49,24 @@ class ConvStem(nn.Module):
                                      for a, b in zip(widths[:-1], widths[1:])))
         self.proj = nn.Conv2d(widths[-1], embed_dim, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.convs(x)).flatten(2).transpose(1, 2)
+    def forward(self, x: torch.Tensor,
+                skip_stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[B, 3, H, W]`` -> tokens ``[B, (H/p) * (W/p), embed_dim]`` and, with ``skip_stride``, the
+        feature map after the stride-``skip_stride`` layer (``[B, channels[k], H/s, W/s]``; else None)."""
+        skip = None
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if skip_stride is not None and 2 << i == skip_stride:
+                skip = x
+        return self.proj(x).flatten(2).transpose(1, 2), skip
+
+    def channels_at(self, stride: int) -> int:
+        """Width of the feature map at ``stride`` (a power of two below the patch size)."""
+        layer = stride.bit_length() - 2
+        if 1 << (layer + 1) != stride or not 0 <= layer < len(self.convs) - 1:
+            raise ValueError(f"the conv stem has stride-2 layers up to {1 << len(self.convs)}: "
+                             f"no stride-{stride} feature map below the patch size")
+        return self.convs[layer].conv.out_channels
 
 
 STEMS = ("patch", "conv")
@@ -69,13 +85,16 @@ class VisionTransformerCE(nn.Module):
         sort_kept: the token spatial filter (TSF) in every CE block.
         stem: ``patch`` (ViT's linear patch embedding, what pretrained ViTs have) or ``conv``
             (``ConvStem`` with widths ``stem_channels``).
+        skip_stride: with the conv stem, also return the search image's stem features at this stride
+            (``search_skip``), for a head finer than the patch grid (``model.net.head.stride``).
     """
 
     def __init__(self, template_size: int, search_size: int, patch_size: int = 16, embed_dim: int = 768,
                  depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  ce_loc: Sequence[int] = (), ce_keep_ratio: Sequence[float] = (),
-                 sort_kept: bool = True, stem: str = "patch", stem_channels: Sequence[int] = ()) -> None:
+                 sort_kept: bool = True, stem: str = "patch", stem_channels: Sequence[int] = (),
+                 skip_stride: int | None = None) -> None:
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
@@ -99,6 +118,13 @@ class VisionTransformerCE(nn.Module):
                                           embed_dim=embed_dim, strict_img_size=False)
         else:
             self.patch_embed = ConvStem(patch_size, embed_dim, stem_channels)
+        self.skip_stride = skip_stride
+        self.skip_channels = 0
+        if skip_stride is not None:
+            if stem != "conv":
+                raise ValueError(f"a head at stride {skip_stride} reads the conv stem's features: it needs "
+                                 f"stem=conv, got stem={stem!r}")
+            self.skip_channels = self.patch_embed.channels_at(skip_stride)
         self.pos_embed_z = nn.Parameter(torch.zeros(1, self.num_template, embed_dim))
         self.pos_embed_x = nn.Parameter(torch.zeros(1, self.num_search, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
@@ -147,7 +173,7 @@ class VisionTransformerCE(nn.Module):
             dict with ``template`` ``[B, L_t, C]``, ``search`` ``[B, L_k, C]`` (kept tokens, after
             the final norm), ``global_index`` ``[B, L_k]`` (their grid positions), ``keep_index``
             and ``removed_index`` (lists, one ``[B, *]`` tensor per CE block; removed is None
-            where nothing was removed).
+            where nothing was removed), ``search_skip`` (the stem features at ``skip_stride``, or None).
         """
         template, search = to_three_channels(template), to_three_channels(search)
         checks = (("template", template, self.template_size), ("search", search, self.search_size))
@@ -156,8 +182,13 @@ class VisionTransformerCE(nn.Module):
                 raise ValueError(f"{name} images must be {size}x{size} (model.net.{name}_size), "
                                  f"got {tuple(img.shape[-2:])}")
         B = search.shape[0]
-        z = self.patch_embed(template) + self.pos_embed_z
-        x = self.patch_embed(search) + self.pos_embed_x
+        if isinstance(self.patch_embed, ConvStem):
+            z = self.patch_embed(template)[0] + self.pos_embed_z
+            x, search_skip = self.patch_embed(search, self.skip_stride)
+            x = x + self.pos_embed_x
+        else:
+            z = self.patch_embed(template) + self.pos_embed_z
+            x, search_skip = self.patch_embed(search) + self.pos_embed_x, None
         tokens = self.pos_drop(torch.cat([z, x], dim=1))
         lens_t = self.num_template
         global_index = torch.arange(self.num_search, device=search.device).unsqueeze(0).expand(B, -1)
@@ -169,4 +200,4 @@ class VisionTransformerCE(nn.Module):
                 removed_index.append(removed)
         tokens = self.norm(tokens)
         return {"template": tokens[:, :lens_t], "search": tokens[:, lens_t:], "global_index": global_index,
-                "keep_index": keep_index, "removed_index": removed_index}
+                "keep_index": keep_index, "removed_index": removed_index, "search_skip": search_skip}

@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "fusion": {"align": "recover", "stages": ["cmc"], "num_heads": None, "max_len": 500, "attn_drop": 0.1,
                "ceb_keep_ratio": 0.7},
-    "head": {"channels": 256},
+    "head": {"channels": 256, "stride": None},
 }
 
 
@@ -96,6 +96,13 @@ def resolve_config(cfg: Mapping) -> dict[str, Any]:
     if dual and not any(s in ("cmc", "cmc1") for s in fusion["stages"]):
         raise ValueError("model.net: a visible+infrared network needs at least one cmc or cmc1 fusion stage, "
                          f"got fusion.stages = {fusion['stages']}")
+    patch, stride = out["patch_size"], out["head"]["stride"]
+    if stride is not None and (stride > patch or patch % stride or stride & (stride - 1)):
+        raise ValueError("model.net.head.stride must be null (the patch size) or a power of two that "
+                         f"divides patch_size {patch}, got {stride}")
+    if stride is not None and stride < patch and out["backbone"]["stem"] != "conv":
+        raise ValueError(f"model.net.head.stride {stride} < patch_size reads the conv stem's features: "
+                         f"it needs backbone.stem=conv, got {out['backbone']['stem']!r}")
     if out["backbone"]["ce_template_mask"] not in TEMPLATE_MASK_MODES:
         raise ValueError(f"model.net.backbone.ce_template_mask must be one of {TEMPLATE_MASK_MODES}, "
                          f"got {out['backbone']['ce_template_mask']!r}")
@@ -140,6 +147,11 @@ class TrackerNet(nn.Module):
     @property
     def patch_size(self) -> int:
         return self.backbone.patch_size
+
+    @property
+    def head_stride(self) -> int:
+        """Stride of the predicted maps in search-crop pixels (the heatmap labels' stride)."""
+        return self.head.stride
 
     @property
     def dual(self) -> bool:
@@ -241,7 +253,10 @@ class TrackerNet(nn.Module):
 
         C = search_tokens.shape[-1]
         feat = search_tokens.transpose(1, 2).reshape(B, C, bb.grid_x, bb.grid_x)
-        score_map, size_map, offset_map, boxes = self.head(feat)
+        skip = feats["search_skip"]
+        if skip is not None and self.dual:  # both modalities' stem features, side by side
+            skip = torch.cat(skip.split(B), dim=1)
+        score_map, size_map, offset_map, boxes = self.head(feat, skip)
         return {"score_map": score_map, "size_map": size_map, "offset_map": offset_map, "pred_boxes": boxes,
                 "keep_index": keep_index, "keep_index_infrared": keep_index_ir}
 
@@ -252,7 +267,7 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
     Keys: ``variant``, ``modalities``, ``template_size``, ``search_size``, ``patch_size``,
     ``backbone{embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
     drop_path_rate, ce_loc, ce_keep_ratio, ce_template_mask, sort_kept, stem, stem_channels, pretrained}``,
-    ``fusion{align, stages, num_heads, max_len, attn_drop, ceb_keep_ratio}``, ``head{channels}``.
+    ``fusion{align, stages, num_heads, max_len, attn_drop, ceb_keep_ratio}``, ``head{channels, stride}``.
     See conf/model/net/*.yaml for their meaning. ``load_pretrained=False`` skips
     ``backbone.pretrained`` (for rebuilding a network whose trained weights are loaded next,
     e.g. from a checkpoint on a machine without the pretraining file).
@@ -264,7 +279,8 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
         embed_dim=b["embed_dim"], depth=b["depth"], num_heads=b["num_heads"], mlp_ratio=b["mlp_ratio"],
         qkv_bias=b["qkv_bias"], drop_rate=b["drop_rate"], attn_drop_rate=b["attn_drop_rate"],
         drop_path_rate=b["drop_path_rate"], ce_loc=b["ce_loc"], ce_keep_ratio=b["ce_keep_ratio"],
-        sort_kept=b["sort_kept"], stem=b["stem"], stem_channels=b["stem_channels"])
+        sort_kept=b["sort_kept"], stem=b["stem"], stem_channels=b["stem_channels"],
+        skip_stride=h["stride"] if h["stride"] and h["stride"] < c["patch_size"] else None)
     dim = b["embed_dim"]
     heads = f["num_heads"] or b["num_heads"]
     max_needed = backbone.num_template + backbone.num_search
@@ -281,7 +297,10 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
         else:
             modules.append(CEBStage(dim, heads, mlp_ratio=b["mlp_ratio"], qkv_bias=b["qkv_bias"],
                                     keep_ratio=f["ceb_keep_ratio"], sort_kept=b["sort_kept"]))
-    head = CenterPredictor(dim, channels=h["channels"], feat_size=backbone.grid_x, stride=c["patch_size"])
+    stride = h["stride"] or c["patch_size"]
+    skip_planes = backbone.skip_channels * len(c["modalities"])
+    head = CenterPredictor(dim, channels=h["channels"], feat_size=c["search_size"] // stride, stride=stride,
+                           skip_planes=skip_planes, skip_scale=c["patch_size"] // stride)
     net = TrackerNet(backbone, f["stages"], nn.ModuleList(modules), head, c["modalities"], align=f["align"],
                      ce_template_mask=b["ce_template_mask"], config=c)
     if b["pretrained"] and load_pretrained:

@@ -3,11 +3,15 @@
 Three small conv towers read the search-token feature map ``[B, C, H_f, W_f]`` (stride 16):
 a target-centre score map (sigmoid), a normalised box-size map (sigmoid) and a sub-cell
 offset map. The box is decoded at the score peak.
+
+``FineFeatures`` (not in OSTrack) lets the towers read a finer grid than the patches: the token map
+upsampled and added to the search image's conv-stem features at that stride (a U-Net/FPN skip).
 """
 
 from __future__ import annotations
 
 import torch
+from timm.layers import ConvNormAct
 from torch import nn
 
 
@@ -24,6 +28,26 @@ def _tower(in_planes: int, channels: int, out_planes: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class FineFeatures(nn.Module):
+    """Token map ``[B, C, h, w]`` + stem features ``[B, S, h*k, w*k]`` -> ``[B, D, h*k, w*k]``.
+
+    Both are projected to ``D`` channels (1x1 conv + BN); the token map is upsampled bilinearly by ``k``
+    and the two are added. The tokens say which object is the target (they have met the template);
+    the stem features say where its edges are, at the finer stride.
+    """
+
+    def __init__(self, in_planes: int, skip_planes: int, out_planes: int, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        self.tokens = ConvNormAct(in_planes, out_planes, kernel_size=1, apply_act=False)
+        self.skip = ConvNormAct(skip_planes, out_planes, kernel_size=1, apply_act=False)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.interpolate(self.tokens(x), scale_factor=self.scale, mode="bilinear",
+                                      align_corners=False)
+        return torch.relu(x + self.skip(skip))
+
+
 class CenterPredictor(nn.Module):
     """Center head.
 
@@ -31,15 +55,21 @@ class CenterPredictor(nn.Module):
         in_planes: token width ``C``.
         channels: width of the first conv of each tower (OSTrack ViT-B: 256); divisible by 8.
         feat_size: side of the search feature grid ``H_f = W_f = search_size / stride``.
-        stride: backbone stride (16).
+        stride: stride of the maps it predicts (the backbone's 16, or finer with ``skip_planes``).
+        skip_planes: width of the stem features that ``forward``'s ``skip`` brings; > 0 makes the head
+            predict on the ``skip`` grid (``FineFeatures``, ``channels`` wide) instead of the token grid.
     """
 
-    def __init__(self, in_planes: int, channels: int = 256, feat_size: int = 16, stride: int = 16) -> None:
+    def __init__(self, in_planes: int, channels: int = 256, feat_size: int = 16, stride: int = 16,
+                 skip_planes: int = 0, skip_scale: int = 1) -> None:
         super().__init__()
         if channels % 8:
             raise ValueError(f"CenterPredictor: channels must be divisible by 8, got {channels}")
         self.feat_size = feat_size
         self.stride = stride
+        self.fine = FineFeatures(in_planes, skip_planes, channels, skip_scale) if skip_planes else None
+        if self.fine is not None:
+            in_planes = channels
         self.score_tower = _tower(in_planes, channels, 1)
         self.offset_tower = _tower(in_planes, channels, 2)
         self.size_tower = _tower(in_planes, channels, 2)
@@ -47,9 +77,15 @@ class CenterPredictor(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x`` ``[B, C, H_f, W_f]`` -> ``score_map [B,1,H_f,W_f]``, ``size_map [B,2,H_f,W_f]``,
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x`` ``[B, C, h, w]`` (token grid), ``skip`` (with ``skip_planes``) the stem features on the
+        ``H_f x W_f`` grid -> ``score_map [B,1,H_f,W_f]``, ``size_map [B,2,H_f,W_f]``,
         ``offset_map [B,2,H_f,W_f]`` and ``boxes [B, 4]`` (cxcywh normalised to the search crop)."""
+        if self.fine is not None:
+            if skip is None:
+                raise ValueError("this head predicts on the stem's finer grid: forward needs `skip`")
+            x = self.fine(x, skip)
         # clamped like OSTrack's _sigmoid so the focal loss never takes log(0)
         score_map = torch.sigmoid(self.score_tower(x)).clamp(1e-4, 1 - 1e-4)
         size_map = torch.sigmoid(self.size_tower(x))
