@@ -144,13 +144,14 @@ def _drawn_box(crop: torch.Tensor) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()], dtype=np.float64)
 
 
+@pytest.mark.parametrize("stride", [16, 8])
 @pytest.mark.parametrize("center_cell", ["round", "floor"])
 @pytest.mark.parametrize("hflip", [0.0, 1.0])
-def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell):
+def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell, stride):
     """Label/crop alignment: over jittered pairs (centre 1 size, scale 0.25) with and without the flip,
     the search box equals the drawn target within 1 px in crop coordinates, in the visible and the
     infrared crop, and the heatmap peak is the grid point nearest to the drawn centre (``round``) or
-    the patch that holds it (``floor``)."""
+    the cell that holds it (``floor``), on the patch grid (16) and on the finer head grid (8)."""
     box = np.array([83.0, 61.0, 26.0, 18.0])
     frames = {}
     for modality, value in (("visible", 255), ("infrared", 200)):
@@ -159,7 +160,8 @@ def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell):
         frames[modality] = image
     processing = _processing(Jitter(1.0, 0.25), Augmentation(hflip=hflip, brightness=0, grayscale=0))
     processing.heatmap_cell = center_cell
-    tol = 1 / 16  # one pixel of the 16-px grid
+    processing.heatmap_stride = stride
+    tol = 1 / stride  # one pixel of the grid
     checked = 0
     for seed in range(40):
         sample = processing(frames, box, frames, box, np.random.default_rng(seed))
@@ -172,7 +174,8 @@ def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell):
         for modality in ("visible", "infrared"):
             drawn = _drawn_box(sample[f"search_{modality}"])
             np.testing.assert_allclose(label, drawn, atol=1.0, err_msg=f"{modality}, seed {seed}")
-            drawn_cx, drawn_cy = (drawn[0] + drawn[2] / 2) / 16, (drawn[1] + drawn[3] / 2) / 16
+            drawn_cx, drawn_cy = (drawn[0] + drawn[2] / 2) / stride, (drawn[1] + drawn[3] / 2) / stride
+            assert sample["heatmap"].shape == (128 // stride, 128 // stride)
             row, col = np.unravel_index(int(sample["heatmap"].argmax()), sample["heatmap"].shape)
             if center_cell == "round":
                 assert abs(col - drawn_cx) <= 0.5 + tol and abs(row - drawn_cy) <= 0.5 + tol, (seed, modality)

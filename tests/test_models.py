@@ -137,6 +137,31 @@ def test_conv_stem_embeds_patches_like_the_linear_stem():
         build_network({**cfg, "backbone": {**cfg["backbone"], "stem": "convnext"}})
 
 
+@pytest.mark.parametrize("modalities", [["visible"], ["visible", "infrared"]])
+def test_head_stride_8_predicts_on_the_stem_grid(modalities):
+    """``head.stride`` 8 < patch 16: the maps are twice as fine, and a box decodes on that grid."""
+    cfg = {"template_size": 32, "search_size": 64, "modalities": modalities,
+           "fusion": {"stages": ["cmc"] if len(modalities) == 2 else []},
+           "backbone": {"embed_dim": 32, "depth": 2, "num_heads": 2, "ce_loc": [1], "ce_keep_ratio": [0.75],
+                        "stem": "conv", "stem_channels": [8, 8, 16, 16]},
+           "head": {"channels": 16, "stride": 8}}
+    net = build_network(cfg).eval()
+    assert net.head_stride == 8 and net.head.feat_size == 8
+    assert net.head.fine.skip.conv.in_channels == 16 * len(modalities)  # stem width at stride 8, per modality
+    z, x = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 64, 64)
+    out = net(z, x, z, x)
+    assert out["score_map"].shape == (2, 1, 8, 8) and out["size_map"].shape == (2, 2, 8, 8)
+    flat = out["score_map"].flatten(1).argmax(1)
+    centre = out["pred_boxes"][:, :2] * 8 - out["offset_map"].flatten(2).gather(
+        2, flat.view(2, 1, 1).expand(-1, 2, 1)).squeeze(-1)
+    torch.testing.assert_close(centre, torch.stack([flat % 8, flat // 8], 1).float())
+    for bad, match in ((12, "power of two"), (32, "power of two")):
+        with pytest.raises(ValueError, match=match):
+            build_network({**cfg, "head": {"channels": 16, "stride": bad}})
+    with pytest.raises(ValueError, match="needs backbone.stem=conv"):
+        build_network({**cfg, "backbone": {**cfg["backbone"], "stem": "patch"}})
+
+
 def test_default_variant_is_cmc():
     cfg = compose_net([])
     assert cfg["variant"] == "cmc" and cfg["fusion"]["stages"] == ["cmc"]

@@ -49,15 +49,19 @@ class ConvStem(nn.Module):
                                      for a, b in zip(widths[:-1], widths[1:])))
         self.proj = nn.Conv2d(widths[-1], embed_dim, kernel_size=1)
 
-    def forward(self, x: torch.Tensor,
-                skip_stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``[B, 3, H, W]`` -> tokens ``[B, (H/p) * (W/p), embed_dim]`` and, with ``skip_stride``, the
-        feature map after the stride-``skip_stride`` layer (``[B, channels[k], H/s, W/s]``; else None)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.convs(x)).flatten(2).transpose(1, 2)
+
+    def forward_with_skip(self, x: torch.Tensor, skip_stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, 3, H, W]`` -> tokens ``[B, (H/p) * (W/p), embed_dim]`` and the feature map after the
+        stride-``skip_stride`` layer, ``[B, channels_at(skip_stride), H/s, W/s]``."""
         skip = None
         for i, conv in enumerate(self.convs):
             x = conv(x)
-            if skip_stride is not None and 2 << i == skip_stride:
+            if 2 << i == skip_stride:
                 skip = x
+        if skip is None:
+            raise ValueError(f"the conv stem has no stride-{skip_stride} layer")
         return self.proj(x).flatten(2).transpose(1, 2), skip
 
     def channels_at(self, stride: int) -> int:
@@ -182,13 +186,12 @@ class VisionTransformerCE(nn.Module):
                 raise ValueError(f"{name} images must be {size}x{size} (model.net.{name}_size), "
                                  f"got {tuple(img.shape[-2:])}")
         B = search.shape[0]
-        if isinstance(self.patch_embed, ConvStem):
-            z = self.patch_embed(template)[0] + self.pos_embed_z
-            x, search_skip = self.patch_embed(search, self.skip_stride)
-            x = x + self.pos_embed_x
+        z = self.patch_embed(template) + self.pos_embed_z
+        if self.skip_stride is None:
+            x, search_skip = self.patch_embed(search), None
         else:
-            z = self.patch_embed(template) + self.pos_embed_z
-            x, search_skip = self.patch_embed(search) + self.pos_embed_x, None
+            x, search_skip = self.patch_embed.forward_with_skip(search, self.skip_stride)
+        x = x + self.pos_embed_x
         tokens = self.pos_drop(torch.cat([z, x], dim=1))
         lens_t = self.num_template
         global_index = torch.arange(self.num_search, device=search.device).unsqueeze(0).expand(B, -1)
