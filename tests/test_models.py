@@ -147,7 +147,7 @@ def test_head_stride_8_predicts_on_the_stem_grid(modalities):
            "head": {"channels": 16, "stride": 8}}
     net = build_network(cfg).eval()
     assert net.head_stride == 8 and net.head.feat_size == 8
-    assert net.head.fine.skip.conv.in_channels == 16 * len(modalities)  # stem width at stride 8, per modality
+    assert net.head.fine.skip.conv.in_channels == 16  # the stem's width at stride 8, whatever the modalities
     z, x = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 64, 64)
     out = net(z, x, z, x)
     assert out["score_map"].shape == (2, 1, 8, 8) and out["size_map"].shape == (2, 2, 8, 8)

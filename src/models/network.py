@@ -254,8 +254,10 @@ class TrackerNet(nn.Module):
         C = search_tokens.shape[-1]
         feat = search_tokens.transpose(1, 2).reshape(B, C, bb.grid_x, bb.grid_x)
         skip = feats["search_skip"]
-        if skip is not None and self.dual:  # both modalities' stem features, side by side
-            skip = torch.cat(skip.split(B), dim=1)
+        if skip is not None and self.dual:
+            # the mean of both modalities' stem features: the same width as a single-modal network's,
+            # so a single-modal checkpoint's head loads whole (fusion happens in the tokens)
+            skip = skip.view(2, B, *skip.shape[1:]).mean(dim=0)
         score_map, size_map, offset_map, boxes = self.head(feat, skip)
         return {"score_map": score_map, "size_map": size_map, "offset_map": offset_map, "pred_boxes": boxes,
                 "keep_index": keep_index, "keep_index_infrared": keep_index_ir}
@@ -298,7 +300,7 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
             modules.append(CEBStage(dim, heads, mlp_ratio=b["mlp_ratio"], qkv_bias=b["qkv_bias"],
                                     keep_ratio=f["ceb_keep_ratio"], sort_kept=b["sort_kept"]))
     stride = h["stride"] or c["patch_size"]
-    skip_planes = backbone.skip_channels * len(c["modalities"])
+    skip_planes = backbone.skip_channels
     head = CenterPredictor(dim, channels=h["channels"], feat_size=c["search_size"] // stride, stride=stride,
                            skip_planes=skip_planes, skip_scale=c["patch_size"] // stride)
     net = TrackerNet(backbone, f["stages"], nn.ModuleList(modules), head, c["modalities"], align=f["align"],
