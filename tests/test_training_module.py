@@ -160,6 +160,20 @@ def test_optimizer_groups_backbone_multiplier():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(4e-5)  # dropped x0.1 at epoch 3
 
 
+def test_cosine_schedule_warms_up_then_decays_per_step():
+    from src.training.schedules import cosine_factor
+
+    module = TrackerLitModule(TINY_NET, optimizer={"lr": 1e-3},
+                              scheduler={"name": "cosine", "warmup_steps": 4, "min_lr_ratio": 0.1})
+    config = module.configure_optimizers()
+    assert config["lr_scheduler"]["interval"] == "step"
+    factors = [cosine_factor(s, warmup=4, total=20, floor=0.1) for s in range(20)]
+    assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert factors[4] == pytest.approx(1.0) and factors[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:]))  # monotone after the warm-up
+    assert cosine_factor(100, warmup=4, total=20, floor=0.1) == pytest.approx(0.1)  # past the end: the floor
+
+
 def test_unknown_recipe_key_is_an_error():
     with pytest.raises(KeyError, match="model.optimizer.learning_rate"):
         TrackerLitModule(TINY_NET, optimizer={"learning_rate": 1e-3})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from copy import deepcopy
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from lightning.pytorch import LightningModule
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from src.training.objective import TrackingObjective
-from src.training.schedules import ce_keep_ratio
+from src.training.schedules import ce_keep_ratio, cosine_factor
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "betas": [0.9, 0.999],
     },
     "scheduler": {
-        "name": "step",      # step | none
-        "drop_epoch": 240,   # OSTrack: LR_DROP_EPOCH
-        "gamma": 0.1,
+        "name": "step",      # step (OSTrack's) | cosine (per step, after a linear warm-up) | none
+        "drop_epoch": 240,   # step: OSTrack's LR_DROP_EPOCH
+        "gamma": 0.1,        # step: the factor at drop_epoch
+        "warmup_steps": 0,   # cosine: linear warm-up from lr / warmup_steps to lr over these steps
+        "min_lr_ratio": 0.01,  # cosine: the last step's lr, as a fraction of lr
     },
     # center_cell: the heatmap's centre cell, round (OSTrack) or floor (the patch holding the centre);
     # the data pipeline draws the labels with it (src.train.build_datamodule)
@@ -242,8 +245,14 @@ class TrackerLitModule(LightningModule):
         sched = self.hparams.scheduler
         if sched["name"] == "none":
             return optimizer
+        if sched["name"] == "cosine":
+            total = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+            factor = partial(cosine_factor, warmup=int(sched["warmup_steps"]), total=int(total),
+                             floor=float(sched["min_lr_ratio"]))
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         if sched["name"] != "step":
-            raise ValueError(f"model.scheduler.name={sched['name']!r}: expected 'step' or 'none'")
+            raise ValueError(f"model.scheduler.name={sched['name']!r}: expected 'step', 'cosine' or 'none'")
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, int(sched["drop_epoch"])),
                                                     gamma=sched["gamma"])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

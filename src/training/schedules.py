@@ -1,4 +1,4 @@
-"""Training-time schedules that are not learning rates."""
+"""Training-time schedules: the CE keep ratio and the cosine learning-rate factor."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ def ce_keep_ratio(epoch: float, start_epoch: float, warm_epochs: float, target: 
         return float(target)
     progress = (epoch - start_epoch) / warm_epochs
     return float(target + (1.0 - target) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
+    """Learning-rate factor at optimiser ``step`` (0-based) of ``total``: linear warm-up to 1 over
+    ``warmup`` steps, then half a cosine from 1 down to ``floor`` at the last step (timm's and
+    DeiT's recipe for ViTs trained from scratch, which a large constant rate leaves on a noise
+    floor: BENCHMARKS.md, "Learned tracker")."""
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup - 1)
+    progress = min(1.0, (step - warmup) / span)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -14,6 +14,9 @@ import torch
 from timm.layers import ConvNormAct
 from torch import nn
 
+# log(0.1 / 0.9): the score map's initial value 0.1 (CenterNet's heatmap bias)
+SCORE_PRIOR_BIAS = -2.19
+
 
 def conv_bn_relu(in_planes: int, out_planes: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_planes, out_planes, kernel_size=3, padding=1),
@@ -76,6 +79,10 @@ class CenterPredictor(nn.Module):
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
+        # CenterNet's prior (Zhou et al. 2019, after RetinaNet): every cell starts at a score of about
+        # 0.1, not 0.5, so the focal loss of the background does not swamp the first steps. From
+        # scratch on the CPU default: validation pair IoU 0.47 -> 0.55 after 600 steps (BENCHMARKS.md).
+        nn.init.constant_(self.score_tower[-1].bias, SCORE_PRIOR_BIAS)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
