@@ -162,6 +162,18 @@ def test_head_stride_8_predicts_on_the_stem_grid(modalities):
         build_network({**cfg, "backbone": {**cfg["backbone"], "stem": "patch"}})
 
 
+def test_score_map_starts_at_centernets_prior():
+    """A new head scores every cell about 0.1 (CenterNet's bias -2.19), not 0.5: at 0.5 the focal loss of
+    the 255 background cells of a 16x16 map swamps the first steps (BENCHMARKS.md)."""
+    from src.models.layers.head import SCORE_PRIOR_BIAS, CenterPredictor
+
+    head = CenterPredictor(32, channels=16, feat_size=8).train()
+    assert head.score_tower[-1].bias.item() == pytest.approx(SCORE_PRIOR_BIAS)
+    score = head(torch.randn(4, 32, 8, 8))[0]
+    assert 0.02 < score.median().item() < 0.3
+    assert head.size_tower[-1].bias.abs().max().item() < 1.0  # only the score map gets the prior
+
+
 def test_default_variant_is_cmc():
     cfg = compose_net([])
     assert cfg["variant"] == "cmc" and cfg["fusion"]["stages"] == ["cmc"]
