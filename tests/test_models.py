@@ -75,7 +75,7 @@ def inputs(cfg: dict, batch: int = 2, ir_channels: int = 3, seed: int = 0) -> di
 def check_forward_backward(net: TrackerNet, cfg: dict, batch: int = 2) -> None:
     net.train()
     out = net(**inputs(cfg, batch, ir_channels=1), template_box=torch.tensor([[0.5, 0.5, 0.4, 0.3]] * batch))
-    f = cfg["search_size"] // cfg["patch_size"]
+    f = cfg["search_size"] // net.head_stride  # the patch grid, or the stem's finer one (head.stride)
     assert out["score_map"].shape == (batch, 1, f, f)
     assert out["size_map"].shape == (batch, 2, f, f)
     assert out["offset_map"].shape == (batch, 2, f, f)

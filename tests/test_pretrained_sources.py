@@ -29,7 +29,8 @@ SMALL = {"embed_dim": 32, "depth": 2, "channels": 16}
 SMALL_NET = ["model.net.backbone.embed_dim=32", "model.net.backbone.depth=2",
              "model.net.backbone.num_heads=2", "model.net.backbone.ce_loc=[1]",
              "model.net.backbone.ce_keep_ratio=[0.7]", "model.net.backbone.stem=patch",
-             "++model.net.backbone.stem_channels=[]", "model.net.head.channels=16"]
+             "++model.net.backbone.stem_channels=[]", "model.net.head.channels=16",
+             "model.net.head.stride=null"]  # OSTrack's layout: linear patch embedding, stride-16 head
 
 
 def compose_model(*overrides: str):
