@@ -44,6 +44,14 @@ def test_toolkit_layouts(tmp_path):
     assert write_toolkit_results({"seq": boxes}, tmp_path / "otb", "otb", "Ours") == []
 
 
+def test_a_tracker_name_too_long_for_a_file_name_skips_the_toolkit_layout(tmp_path, caplog):
+    boxes = {"seq0": np.ones((3, 4))}
+    with caplog.at_level("WARNING", logger="src.tracking.toolkit_results"):
+        assert write_toolkit_results(boxes, tmp_path, "rgbt234", "t" * 250) == []
+    assert "toolkit layout not written" in caplog.text and not any(tmp_path.iterdir())
+    assert len(write_toolkit_results(boxes, tmp_path, "lasher", "t" * 250)) == 1  # <seq>.txt: fits
+
+
 @pytest.mark.parametrize("sep", [",", " "])
 def test_score_only_reads_polygons_and_writes_the_toolkit_layout(tmp_path, sep):
     root = write_benchmark(tmp_path / "bench", num_sequences=2, num_frames=8, frames=False)

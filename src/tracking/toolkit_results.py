@@ -20,6 +20,7 @@ Rows are comma separated (every one of these toolkits splits on commas, spaces o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,11 @@ import numpy as np
 
 from src.utils.boxes import ltwh_to_xyxy
 
+log = logging.getLogger(__name__)
+
 TOOLKIT_DIR = "toolkit"
+# the longest file or folder name most filesystems take (NAME_MAX); the toolkits need the tracker name in it
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,12 @@ def write_toolkit_results(results: Mapping[str, np.ndarray], out_dir: str | Path
     if layout is None:
         return []
     name = str(tracker).replace("/", "_") or "tracker"
+    longest = max((toolkit_path("", protocol, name, seq).parts for seq in results), key=len, default=())
+    too_long = [part for part in longest if len(part.encode()) > NAME_MAX]
+    if too_long:  # the layout cannot exist on disk; results/ (written already) is complete without it
+        log.warning("toolkit layout not written: the tracker name makes a %d-byte file name (at most %d); "
+                    "pass a shorter tracker_name for %s/", len(too_long[0].encode()), NAME_MAX, TOOLKIT_DIR)
+        return []
     written = []
     for seq, boxes in results.items():
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
