@@ -33,7 +33,9 @@ from src.training.objective import TrackingObjective  # noqa: E402
 
 
 def batch(cfg: dict, size: int, channels_last: bool) -> dict:
-    z, x, g = cfg["template_size"], cfg["search_size"], cfg["search_size"] // cfg["patch_size"]
+    # the heatmap is on the head's grid: the patch grid, or the stem's finer one (model.net.head.stride)
+    stride = (cfg.get("head") or {}).get("stride") or cfg["patch_size"]
+    z, x, g = cfg["template_size"], cfg["search_size"], cfg["search_size"] // stride
     out = {f"{part}_{m}": torch.randn(size, 3, s, s) for part, s in (("template", z), ("search", x))
            for m in ("visible", "infrared")}
     if channels_last:
