@@ -32,10 +32,9 @@ from src.models import build_network  # noqa: E402
 from src.training.objective import TrackingObjective  # noqa: E402
 
 
-def batch(cfg: dict, size: int, channels_last: bool) -> dict:
+def batch(net, size: int, channels_last: bool) -> dict:
     # the heatmap is on the head's grid: the patch grid, or the stem's finer one (model.net.head.stride)
-    stride = (cfg.get("head") or {}).get("stride") or cfg["patch_size"]
-    z, x, g = cfg["template_size"], cfg["search_size"], cfg["search_size"] // stride
+    z, x, g = net.template_size, net.search_size, net.search_size // net.head_stride
     out = {f"{part}_{m}": torch.randn(size, 3, s, s) for part, s in (("template", z), ("search", x))
            for m in ("visible", "infrared")}
     if channels_last:
@@ -103,7 +102,7 @@ def main() -> None:
                     net = net.to(memory_format=torch.channels_last)
                 objective = TrackingObjective(box_at="target")
                 optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
-                b = batch(cfg, size, channels_last)
+                b = batch(net, size, channels_last)
                 flops = step_flops(net, objective, b)
                 run_net = torch.compile(net) if compiled else net
                 autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
@@ -124,7 +123,7 @@ def main() -> None:
                       f"| {flops / seconds / 1e9:.1f} |", flush=True)
         # tracking: batch 1 forward, fp32 vs bf16 autocast
         net = build_network(cfg, load_pretrained=False).eval()
-        b = batch(cfg, 1, False)
+        b = batch(net, 1, False)
         for name, bf16 in (("fp32", False), ("bf16 autocast", True)):
             autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 

@@ -1,5 +1,5 @@
 """Compare training recipes quickly: train on a fixed cache of training pairs, score validation pairs
-and track the validation sequences. BENCHMARKS.md, "Learned tracker: the tracker tracks".
+and track the validation sequences. BENCHMARKS.md, "The tracker tracks", "What capped it".
 
     .venv/bin/python scripts/probe_recipe.py NAME [--steps 600] [--lr 2e-3] [--sched step|cosine]
         [--warmup 0] [--score-bias default|0] [--ce-start 0.3] [--cache FILE] [-- hydra overrides]
@@ -103,18 +103,15 @@ def pair_scores(module, batches) -> tuple[float, float]:
 
 def track_val(module, cfg, size_lrs: list[float]) -> dict[str, float]:
     from src.metrics import evaluate_results
-    from src.tracking.runner import track_sequence
-    from src.tracking.tracker import OSTrackTracker
     from src.train import build_datamodule
+    from src.training.validation import track_sequences
 
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     sequences = list(datamodule.sequences("val"))
-    module.net.eval()
     out = {}
     for size_lr in size_lrs:
-        tracker = OSTrackTracker(module.net, size_lr=size_lr)
-        results = {s.name: np.asarray(track_sequence(tracker, s)[0], dtype=np.float64) for s in sequences}
+        results = track_sequences(module.net, sequences, size_lr=size_lr)
         metrics = evaluate_results(results, sequences, protocol=cfg.data.protocol, subsets=None)["metrics"]
         out[f"val_MSR@{size_lr:g}"] = float(metrics["MSR"])
         out[f"val_MPR@{size_lr:g}"] = float(metrics["MPR"])

@@ -68,11 +68,12 @@ def write_toolkit_results(results: Mapping[str, np.ndarray], out_dir: str | Path
     if layout is None:
         return []
     name = str(tracker).replace("/", "_") or "tracker"
-    longest = max((toolkit_path("", protocol, name, seq).parts for seq in results), key=len, default=())
-    too_long = [part for part in longest if len(part.encode()) > NAME_MAX]
-    if too_long:  # the layout cannot exist on disk; results/ (written already) is complete without it
+    parts = (part for seq in results for part in toolkit_path("", protocol, name, seq).parts)
+    longest = max((len(part.encode()) for part in parts), default=0)
+    # a layout that cannot exist on disk is skipped; results/ (written already) is complete without it
+    if longest > NAME_MAX:
         log.warning("toolkit layout not written: the tracker name makes a %d-byte file name (at most %d); "
-                    "pass a shorter tracker_name for %s/", len(too_long[0].encode()), NAME_MAX, TOOLKIT_DIR)
+                    "pass a shorter tracker_name for %s/", longest, NAME_MAX, TOOLKIT_DIR)
         return []
     written = []
     for seq, boxes in results.items():

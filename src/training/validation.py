@@ -39,6 +39,21 @@ def _gather(obj, module) -> list:
 
 
 @torch.no_grad()
+def track_sequences(net, sequences: list[Sequence], **tracker: object) -> dict[str, np.ndarray]:
+    """``{name: [T, 4] ltwh}``: each sequence tracked by ``OSTrackTracker(net, **tracker)`` (eval mode;
+    the network's training mode is restored afterwards)."""
+    from src.tracking.runner import track_sequence
+    from src.tracking.tracker import OSTrackTracker
+
+    was_training = net.training
+    net.eval()
+    tracker_ = OSTrackTracker(net, **tracker)
+    results = {seq.name: np.asarray(track_sequence(tracker_, seq)[0], dtype=np.float64) for seq in sequences}
+    net.train(was_training)
+    return results
+
+
+@torch.no_grad()
 def track_validation(module, split: str, protocol: str, max_sequences: int | None = None,
                      max_frames: int | None = None) -> dict[str, float]:
     """Track ``split``'s sequences with ``OSTrackTracker(module.net)``; returns ``{"MPR", "MSR", ...}``.
@@ -46,8 +61,6 @@ def track_validation(module, split: str, protocol: str, max_sequences: int | Non
     Returns an empty dict (and logs why) when the datamodule offers no sequences.
     """
     from src.metrics import evaluate_results
-    from src.tracking.runner import track_sequence
-    from src.tracking.tracker import OSTrackTracker
 
     datamodule = module.trainer.datamodule
     if datamodule is None or not hasattr(datamodule, "sequences"):
@@ -58,14 +71,7 @@ def track_validation(module, split: str, protocol: str, max_sequences: int | Non
     if not sequences:
         return {}
     rank, world = module.global_rank, module.trainer.world_size
-    was_training = module.net.training
-    module.net.eval()
-    tracker = OSTrackTracker(module.net, **module.hparams.get("tracker", {}))
-    results = {}
-    for seq in sequences[rank::world]:
-        boxes, _times = track_sequence(tracker, seq)
-        results[seq.name] = np.asarray(boxes, dtype=np.float64)
-    module.net.train(was_training)
+    results = track_sequences(module.net, sequences[rank::world], **module.hparams.get("tracker", {}))
     merged: dict = {}
     for part in _gather(results, module):
         merged.update(part)

@@ -81,7 +81,7 @@ class CenterPredictor(nn.Module):
                 nn.init.xavier_uniform_(p)
         # CenterNet's prior (Zhou et al. 2019, after RetinaNet): every cell starts at a score of about
         # 0.1, not 0.5, so the focal loss of the background does not swamp the first steps. From
-        # scratch on the CPU default: validation pair IoU 0.47 -> 0.55 after 600 steps (BENCHMARKS.md).
+        # scratch on the CPU default: validation pair IoU 0.443 -> 0.533 after 600 steps (BENCHMARKS.md).
         nn.init.constant_(self.score_tower[-1].bias, SCORE_PRIOR_BIAS)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None
