@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", type=int, default=128, help="batches of 32 in a new cache")
     parser.add_argument("--size-lr", default="1,0.25", help="tracker size_lr values to track val with")
     parser.add_argument("--no-track", action="store_true", help="skip validation tracking")
-    parser.add_argument("--results", type=Path, default=Path("probe_recipe.jsonl"))
+    parser.add_argument("--results", type=Path, default=ROOT / "logs" / "probe_recipe.jsonl",
+                        help="JSON lines appended here (logs/ is not tracked)")
     args = parser.parse_args(argv)
 
     import hydra
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_track:
         result.update(track_val(module, cfg, [float(x) for x in args.size_lr.split(",")]))
     print("RESULT", json.dumps(result), flush=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a") as f:
         f.write(json.dumps(result) + "\n")
     return result
