@@ -1,26 +1,35 @@
-"""The whole study in one command (what `make ablate` runs): every variant, TSF on/off, the baselines,
-then the seed's tables.
+"""The whole study in one command (what `make ablate` runs): the seven variants, the TSF on/off pairs,
+the baselines, then the seed's tables, over several seeds.
 
-    python scripts/ablate.py                        # 7 variants x 2 seeds, TSF pair x 2 seeds, 6 baselines
+    python scripts/ablate.py                        # 3 seeds x (7 variants + 3 TSF runs), 6 baselines
     python scripts/ablate.py --quick                # a smoke run: tiny training, 2 test sequences
-    python scripts/ablate.py --seeds 1 2 3 --jobs 2 # three seeds, two trainings at a time (joblib)
+    python scripts/ablate.py --seeds 1 2 3 4 5      # more seeds
     python scripts/ablate.py --published MDNet+RGBT=/results/MDNet --published ECO=/results/ECO:corner \\
         -- data=rgbt234 data.root=/data/RGBT234     # real data; overrides after -- go to train and evaluate
-    python scripts/ablate.py --resume logs/ablate/2026-11-23_23-00-00   # finished stages are skipped
+    python scripts/ablate.py --resume logs/ablate/2026-11-23_23-00-00   # finished runs are skipped
 
-Stages (each a subprocess, its output tee'd to ``<study>/logs/<stage>.log``):
-1. ``python -m src.train -m experiment=ablation_dual seed=...``: the six fusion recipes (CMC* included);
-2. ``python -m src.train -m experiment=tsf_single seed=...``: the single-modal network, TSF on and off;
+Stages, one subprocess each (its output tee'd to ``<study>/logs/<stage>.log``), seed by seed so that an
+interrupted study already holds whole seeds:
+1. ``python -m src.train +variant=<v> seed=<s>`` for the seven variants (single, CMC*, CMC+CMC, CMC1,
+   CMC1+CMC, CMC+CEB+CMC, CMC1+CEB+CMC), all from the shipped checkpoint (``model.init_ckpt``), with the
+   same budget (``make train``'s recipe: 16 epochs of 24 batches, STUDY_TRAIN below);
+2. the TSF pairs: the single-modal network with the TSF off (the seed's before/after table, a
+   noise-floor control: there the TSF cannot change the network) and CMC1 with ``fusion.align=sorted``
+   (where the fusion reads token order), TSF on and off;
 3. ``python -m src.evaluate tracker=<name>`` for each baseline (and score-only runs of published results);
-4. ``python -m src.compare inputs=[<study>]``: the tables, plots and the W&B summary run.
+4. ``python -m src.compare``: the tables, plots and the W&B summary run.
 
-Everything lands in ``<study>`` (default ``logs/ablate/<time>``); ``study.json`` records the commands,
-the date and each stage's wall time, and ``compare/tables.md`` holds the tables.
+Every run, baselines included, logs to one W&B group named after the study folder (offline unless
+WANDB_MODE=online); run names carry the seed. Everything lands in ``<study>`` (default
+``logs/ablate/<time>``): ``train/<variant>_s<seed>/``, ``baselines/<name>/``, ``compare/tables.md``, and
+``study.json`` with the commands, the date and each stage's wall time. A rerun with ``--resume`` skips
+every stage that finished (exit 0 and its metrics.json written) and reruns the rest.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -33,12 +42,23 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc")
+TSF_OFF = ["model.net.backbone.sort_kept=false"]
+SORTED = ["model.net.fusion.align=sorted"]
+# the TSF pairs beside the variants (the variants themselves are the "TSF on" halves, except sorted CMC1)
+TSF_RUNS = {"single_notsf": ["+variant=single", *TSF_OFF],
+            "cmc1_sorted": ["+variant=cmc1", *SORTED],
+            "cmc1_sorted_notsf": ["+variant=cmc1", *SORTED, *TSF_OFF]}
 BASELINES = ("csrt", "csrt_tir", "opencv_kcf", "mil", "kcf", "kcf_rgbt")
+# make train's recipe, with the test tracked by one process (so the FPS columns compare: one tracking
+# process at a time, cpu_threads=1) and validation tracked twice instead of four times (to fit 30 runs in
+# 2.5 hours on 2 cores)
+STUDY_TRAIN = {"test_workers": "1", "trainer.check_val_every_n_epoch": "8"}
 # --quick: a few training steps and two test sequences per run: checks the plumbing, not the science
-QUICK_TRAIN = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-               "trainer.check_val_every_n_epoch=1", "data.batch_size=4", "data.num_workers=0",
-               "model.validation.max_sequences=1", "model.validation.max_frames=10",
-               "test_limit_sequences=2", "test_workers=1"]
+QUICK_TRAIN = {"trainer.max_epochs": "1", "trainer.limit_train_batches": "2",
+               "trainer.limit_val_batches": "1", "trainer.check_val_every_n_epoch": "1",
+               "data.batch_size": "4", "data.num_workers": "0", "model.validation.max_sequences": "1",
+               "model.validation.max_frames": "10", "test_limit_sequences": "2", "test_workers": "1"}
 QUICK_EVALUATE = ["limit_sequences=2"]
 
 console = Console()
@@ -47,12 +67,14 @@ console = Console()
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2],
-                        help="training seeds (>= 2 for a spread)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3],
+                        help="training seeds (>= 3 for a spread a reader can trust)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny training, 2 test sequences")
     parser.add_argument("--out", type=Path, default=None, help="study folder (default logs/ablate/<time>)")
     parser.add_argument("--resume", type=Path, default=None, help="continue this study folder")
-    parser.add_argument("--jobs", type=int, default=1, help="trainings run at once (hydra joblib launcher)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                        help="variants to train")
+    parser.add_argument("--no-tsf", action="store_true", help="leave out the TSF on/off pairs")
     parser.add_argument("--eval-workers", type=int, default=1,
                         help="sequences tracked in parallel per baseline (1 keeps the FPS figures clean)")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=BASELINES,
@@ -68,30 +90,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def training_runs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """``(run name, overrides)`` of every training run, seed by seed."""
+    out = []
+    for seed in args.seeds:
+        runs = [(v, [f"+variant={v}"]) for v in args.variants]
+        if not args.no_tsf:
+            runs += list(TSF_RUNS.items())
+        out += [(f"{name}_s{seed}", [*overrides, f"seed={seed}"]) for name, overrides in runs]
+    return out
+
+
 def stages(args: argparse.Namespace, study: Path) -> list[tuple[str, list[str]]]:
     """``(name, argv)`` of every stage, in order."""
     python = sys.executable
-    seeds = "seed=" + ",".join(str(s) for s in args.seeds)
-    train_extra = (QUICK_TRAIN if args.quick else []) + list(args.overrides)
-    if args.jobs > 1:
-        train_extra += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}"]
+    recipe = {**STUDY_TRAIN, **(QUICK_TRAIN if args.quick else {})}
+    train_extra = [f"{k}={v}" for k, v in recipe.items()] + list(args.overrides)
     evaluate_extra = (QUICK_EVALUATE if args.quick else []) + [
         o for o in args.overrides if o.split("=")[0].lstrip("+~").split(".")[0] in ("data", "paths", "split")]
-    # job folders named by what varies (variant, TSF, seed), not by every shared override
-    shared = ["experiment", "experiment_name", "ckpt_path", "data.root", "paths.log_dir", "paths.data_dir",
-              *(o.split("=")[0].lstrip("+~") for o in train_extra)]
-    train_extra.append(f"hydra.job.config.override_dirname.exclude_keys=[{','.join(dict.fromkeys(shared))}]")
-    train_extra.append("hydra.sweep.subdir=${hydra.job.num}_${hydra.job.override_dirname}")
+    group = study.name
     out: list[tuple[str, list[str]]] = []
     if not args.skip_train:
-        for experiment in ("ablation_dual", "tsf_single"):
-            out.append((f"train_{experiment}", [
-                python, "-m", "src.train", "-m", f"experiment={experiment}", seeds,
-                f"experiment_name={study.name}_{experiment}",
-                f"hydra.sweep.dir={study / 'train' / experiment}", *train_extra]))
+        for name, overrides in training_runs(args):
+            out.append((f"train_{name}", [
+                python, "-m", "src.train", *overrides, f"experiment_name={group}", f"run_name={name}",
+                f"hydra.run.dir={study / 'train' / name}", *train_extra]))
     for name in args.baselines:
         out.append((f"baseline_{name}", [python, "-m", "src.evaluate", f"tracker={name}",
-                                         f"num_workers={args.eval_workers}",
+                                         f"num_workers={args.eval_workers}", "log_wandb=true",
+                                         f"wandb_group={group}",
                                          f"hydra.run.dir={study / 'baselines' / name}", *evaluate_extra]))
     for spec in args.published:
         name, _, rest = spec.partition("=")
@@ -102,12 +129,49 @@ def stages(args: argparse.Namespace, study: Path) -> list[tuple[str, list[str]]]
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
         out.append((f"published_{safe}", [python, "-m", "src.evaluate", f"results_dir={folder}",
                                            f"tracker_name='{name}'", f"results.format={box_format or 'ltwh'}",
-                                           f"results.prefix='{prefix}'",
+                                           f"results.prefix='{prefix}'", "log_wandb=true",
+                                           f"wandb_group={group}",
                                            f"hydra.run.dir={study / 'published' / safe}", *evaluate_extra]))
     out.append(("compare", [python, "-m", "src.compare", f"inputs=[{study / 'train'},{study / 'baselines'},"
                                                          f"{study / 'published'}]",
-                            f"summary_group={study.name}", f"hydra.run.dir={study / 'compare'}"]))
+                            f"summary_group={group}", f"hydra.run.dir={study / 'compare'}"]))
     return out
+
+
+def stage_dir(argv: list[str]) -> Path | None:
+    """The run directory a stage writes (its ``hydra.run.dir=``)."""
+    found = [a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")]
+    return Path(found[-1]) if found else None
+
+
+def finished(record: dict, name: str, argv: list[str]) -> bool:
+    """A stage that exited 0 and left its metrics.json (the comparison always reruns)."""
+    if name == "compare" or record["stages"].get(name, {}).get("returncode") != 0:
+        return False
+    folder = stage_dir(argv)
+    return folder is None or (folder / "metrics.json").is_file()
+
+
+def eta(record: dict, todo: list[str]) -> str:
+    """Time left for the stages ``todo``: each the mean wall time of the finished stages of its kind
+    (training runs, the rest); "?" until one of each kind that is left has finished."""
+    done: dict[bool, list[float]] = {True: [], False: []}
+    for name, stage in record["stages"].items():
+        if stage.get("returncode") == 0 and name != "compare":
+            done[name.startswith("train_")].append(stage["wall_time_s"])
+    kinds = {name.startswith("train_") for name in todo}
+    if any(not done[k] for k in kinds):
+        return "?"
+    left = sum(sum(done[k]) / len(done[k]) for k in (n.startswith("train_") for n in todo))
+    return f"{left / 60:.0f} min"
+
+
+def init_checkpoint() -> dict:
+    """The shipped starting checkpoint every variant loads (its sha256 identifies the study's start)."""
+    path = ROOT / "checkpoints" / "single_synthetic_cpu.pt"
+    if not path.is_file():
+        return {"path": str(path), "sha256": None}
+    return {"path": str(path.relative_to(ROOT)), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def run_stage(name: str, argv: list[str], log_file: Path) -> int:
@@ -132,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     record_path = study / "study.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "stages": {}}
-    record.update({"seeds": args.seeds, "quick": args.quick, "argv": sys.argv[1:]})
-    console.rule(f"study {study} -- {len(plan)} stages")
+    record.update({"seeds": args.seeds, "quick": args.quick, "argv": sys.argv[1:],
+                   "train_recipe": {**STUDY_TRAIN, **(QUICK_TRAIN if args.quick else {})},
+                   "init_ckpt": init_checkpoint(), "wandb_group": study.name})
+    console.rule(f"study {study} -- {len(plan)} stages, W&B group {study.name}")
     if args.dry_run:
         for i, (name, argv_) in enumerate(plan, 1):
             console.print(f"({i}/{len(plan)}) {name}: {' '.join(argv_)}", soft_wrap=True, markup=False)
@@ -141,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     for i, (name, argv_) in enumerate(plan, 1):
-        done = record["stages"].get(name, {})
-        if done.get("returncode") == 0 and name != "compare":
-            console.print(f"({i}/{len(plan)}) {name}: done earlier ({done['wall_time_s']:.0f} s), skipped",
-                          style="dim")
+        if finished(record, name, argv_):
+            wall = record["stages"][name]["wall_time_s"]
+            console.print(f"({i}/{len(plan)}) {name}: done earlier ({wall:.0f} s), skipped", style="dim")
             continue
-        console.rule(f"[bold]({i}/{len(plan)}) {name}[/] (study time {time.perf_counter() - start:.0f} s)")
+        todo = [n for n, a in plan[i - 1:] if not finished(record, n, a)]
+        console.rule(f"[bold]({i}/{len(plan)}) {name}[/] (this session {time.perf_counter() - start:.0f} s, "
+                     f"about {eta(record, todo)} left)")
         t0 = time.perf_counter()
         code = run_stage(name, argv_, study / "logs" / f"{name}.log")
         record["stages"][name] = {"command": " ".join(argv_), "returncode": code,

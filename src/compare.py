@@ -8,7 +8,9 @@
 Writes into its run directory (``logs/compare/runs/<time>_<id>/``):
 - ``tables.md`` -- every table, and one ``<table>.md`` / ``<table>.csv`` each: ``methods`` (MPR, MSR,
   FPS of every method), ``ablation`` (the six fusion recipes), ``tsf`` (single-modal TSF before/after,
-  per dataset), ``extreme`` and ``normal`` (robustness per variant);
+  per dataset), ``tsf_sorted`` (TSF before/after in the recipes run with ``fusion.align=sorted``),
+  ``extreme`` and ``normal`` (robustness per variant), ``significance`` (the seed's claims as paired
+  comparisons: gap, seed spread, Wilcoxon p over sequences);
 - ``runs.csv`` (one row per run) and ``summary.json`` (mean, spread and count per method and figure);
 - ``plots/<dataset>_precision.png``, ``_success.png``, ``_radar_MPR.png``, ``_radar_MSR.png``;
 - a W&B summary run in the group (offline unless ``WANDB_MODE=online``) with the tables as
@@ -56,6 +58,7 @@ BASELINE_LABELS = {
 OURS = "Ours*"  # the seed's name for CMC* in its first table
 SINGLE = "单模"
 TSF_OFF = " w/o TSF"
+SORTED = " sorted"  # a fusion recipe run with model.net.fusion.align=sorted (its label: "CMC1 (sorted)")
 ROBUSTNESS_ROWS = ("track_success", "max_ratio", "miss_count", "MPR", "MSR")
 TSF_COLUMNS = ("SR@0.5", "SR@0.75", "SR@0.9", "AOR", "APE")
 DECIMALS = {"max_ratio": 4, "miss_count": 1, "APE": 2, "FPS": 2}
@@ -163,16 +166,20 @@ def records_from_wandb_api(group: str, project: str, entity: str | None = None) 
 
 # -- grouping runs into methods -------------------------------------------------------------------
 def method_key(record: Mapping[str, Any]) -> str:
-    """Identity of a method: variant (+ ``w/o TSF`` when the filter is off) or tracker name."""
+    """Identity of a method: variant (+ `` sorted`` when its fusion aligns the pruned sequences by
+    position, + `` w/o TSF`` when the filter is off) or tracker name."""
     variant = record.get("variant")
     if variant:
-        return f"{variant}{TSF_OFF}" if record.get("tsf") is False else str(variant)
+        key = f"{variant}{SORTED}" if record.get("align") == "sorted" else str(variant)
+        return f"{key}{TSF_OFF}" if record.get("tsf") is False else key
     return str(record.get("tracker"))
 
 
 def label(key: str, table: str = "") -> str:
     """The seed's name for a method key; ``Ours*`` for CMC* in the methods table."""
     base, suffix = (key[: -len(TSF_OFF)], TSF_OFF) if key.endswith(TSF_OFF) else (key, "")
+    if base.endswith(SORTED):
+        base, suffix = base[: -len(SORTED)], f" (sorted){suffix}"
     if table == "methods" and base == "cmc" and not suffix:
         return OURS
     return VARIANT_LABELS.get(base, BASELINE_LABELS.get(base, base)) + suffix
@@ -211,6 +218,18 @@ class Method:
         if len(v) == 0:
             return math.nan, math.nan, 0
         return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v)
+
+    def per_sequence(self, name: str, subset: str | None = None) -> dict[str, float]:
+        """``{sequence: figure}``, the mean over the runs (seeds) that scored it; with ``subset``, only
+        that subset's sequences (``subset_sequences`` in metrics.json)."""
+        values: dict[str, list[float]] = defaultdict(list)
+        for r in self.records:
+            members = None if subset is None else set((r.get("subset_sequences") or {}).get(subset) or ())
+            for row in r.get("sequences") or ():
+                if isinstance(row, Mapping) and row.get(name) is not None and (
+                        members is None or row.get("name") in members):
+                    values[str(row["name"])].append(float(row[name]))
+        return {n: float(np.mean(v)) for n, v in values.items()}
 
     def mean_report(self) -> dict[str, Any]:
         """A metrics.json-like dict of the runs' means (metrics, curves, attributes), for the plots."""
@@ -361,12 +380,41 @@ def ablation_table(methods: list[Method], dataset: str, fps_key: str = "e2e") ->
                          ("MPR", "MSR", "FPS"), fps_key=fps_key)
 
 
-def tsf_table(all_methods: Mapping[tuple[str, str], Method]) -> Table | None:
-    """(3) single-modal TSF before (off) / after (on), one row per dataset, with the relative change."""
+def paired_test(a: Method, b: Method, name: str, subset: str | None = None) -> tuple[float, int]:
+    """Two-sided Wilcoxon signed-rank test of ``a`` against ``b`` on a figure, paired over the sequences
+    both scored (each method's per-sequence value averaged over its seeds): ``(p, sequences)``. p is NaN
+    below 2 pairs, 1 when every pair is equal. The sequences, not the seeds, are the samples: a few seeds
+    cannot carry a test, and a benchmark's claim is about its sequences."""
+    from scipy.stats import wilcoxon
+
+    va, vb = a.per_sequence(name, subset), b.per_sequence(name, subset)
+    common = sorted(set(va) & set(vb))
+    if len(common) < 2:
+        return math.nan, len(common)
+    diff = np.array([va[n] - vb[n] for n in common])
+    if np.allclose(diff, 0.0):
+        return 1.0, len(common)
+    return float(wilcoxon(diff).pvalue), len(common)
+
+
+def fmt_p(p: float) -> str:
+    return "-" if math.isnan(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+TSF_TESTED = ("SR@0.75", "SR@0.9")  # the seed's claim: the TSF raises the high-overlap success rates
+
+
+def tsf_table(all_methods: Mapping[tuple[str, str], Method], base: str = "single") -> Table | None:
+    """(3) TSF before (off) / after (on) with the relative change and the paired test's p for
+    SR@0.75 and SR@0.9: ``base="single"`` is the seed's single-modal table, one row per dataset (where the
+    TSF cannot change the network: a noise-floor control); ``base="sorted"``, every fusion recipe run with
+    ``fusion.align=sorted`` (where the fusion reads the token order), one row per recipe and dataset."""
     rows, cells = [], []
+    datasets = {d for d, _ in all_methods}
     for (dataset, key), after in all_methods.items():
-        before = all_methods.get((dataset, f"single{TSF_OFF}"))
-        if key != "single" or before is None:
+        before = all_methods.get((dataset, f"{key}{TSF_OFF}"))
+        wanted = key == "single" if base == "single" else key.endswith(SORTED)
+        if not wanted or before is None:
             continue
         row = []
         for name in TSF_COLUMNS:
@@ -375,13 +423,63 @@ def tsf_table(all_methods: Mapping[tuple[str, str], Method]) -> Table | None:
             b_text, a_text = fmt(b_mean, b_std, name), fmt(a_mean, a_std, name)
             same = fmt(b_mean, name=name) == fmt(a_mean, name=name)
             row.append(f"{b_text}/{a_text}" + ("" if same else relative_change(b_mean, a_mean)))
-        rows.append(dataset)
+        row += [fmt_p(paired_test(after, before, name)[0]) for name in TSF_TESTED]
+        rows.append(dataset if base == "single" else
+                    label(key) + (f" ({dataset})" if len(datasets) > 1 else ""))
         cells.append(row)
     if not rows:
         return None
     columns = [f"{c.replace('@', '')} before/after" for c in TSF_COLUMNS]
-    return Table("tsf", "Single-modal token spatial filter (TSF) before/after", "", columns, rows, cells,
-                 "before = TSF off (OSTrack's token order), after = TSF on; change relative to before.")
+    columns += [f"p {c.replace('@', '')}" for c in TSF_TESTED]
+    note = ("before = TSF off (OSTrack's token order), after = TSF on; change relative to before. "
+            "p: two-sided Wilcoxon signed-rank test, paired over sequences (per-sequence means over seeds).")
+    if base == "single":
+        return Table("tsf", "Single-modal token spatial filter (TSF) before/after", "", columns, rows, cells,
+                     note)
+    title = "Token spatial filter where the fusion reads token order (fusion.align=sorted)"
+    return Table("tsf_sorted", title, "", columns, rows, cells, note)
+
+
+def significance_table(methods: list[Method], dataset: str) -> Table | None:
+    """The seed's claims as paired comparisons: CMC* against the single-modal network (all sequences and
+    the extreme subset), against every other fusion recipe and against the best tracker not ours; the
+    TSF on against off (single-modal and sorted-align recipes) on SR@0.75 and SR@0.9. Per row: both
+    means (± seed spread), the gap, whether the gap exceeds the seed-to-seed spread (the larger of the
+    two sample standard deviations over seeds) and the paired test's p."""
+    by_key = {m.key: m for m in methods}
+    pairs: list[tuple[str, str, str, str | None]] = []  # (a, b, figure, subset)
+    if "cmc" in by_key and "single" in by_key:
+        pairs += [("cmc", "single", "MSR", None), ("cmc", "single", "MSR", "extreme")]
+    if "cmc" in by_key:
+        pairs += [("cmc", k, "MSR", None) for k in ABLATION_ORDER if k != "cmc" and k in by_key]
+    for key in by_key:
+        if (key == "single" or key.endswith(SORTED)) and f"{key}{TSF_OFF}" in by_key:
+            pairs += [(key, f"{key}{TSF_OFF}", name, None) for name in TSF_TESTED]
+    classical = [m for m in methods if not m.records[0].get("variant") and m.stat("MSR")[2]]
+    if classical and "cmc" in by_key:
+        best = max(classical, key=lambda m: m.stat("MSR")[0])
+        pairs.append(("cmc", best.key, "MSR", None))
+    rows, cells = [], []
+    for a_key, b_key, name, subset in pairs:
+        a, b = by_key[a_key], by_key[b_key]
+        (a_mean, a_std, _), (b_mean, b_std, _) = a.stat(name, subset), b.stat(name, subset)
+        if math.isnan(a_mean) or math.isnan(b_mean):
+            continue
+        spread = max((s for s in (a_std, b_std) if not math.isnan(s)), default=math.nan)
+        gap = a_mean - b_mean
+        p, n = paired_test(a, b, name, subset)
+        rows.append(f"{label(a_key)} vs {label(b_key)}")
+        known = not math.isnan(spread)
+        cells.append([name + (f" ({subset})" if subset else ""), fmt(a_mean, a_std, name),
+                      fmt(b_mean, b_std, name), f"{gap:+.3f}", f"{spread:.3f}" if known else "-",
+                      ("yes" if abs(gap) > spread else "no") if known else "-", fmt_p(p), str(n)])
+    if not rows:
+        return None
+    note = ("gap = A - B of the means over seeds; spread = the larger seed standard deviation of the two; "
+            "p: two-sided Wilcoxon signed-rank test paired over the sequences (per-sequence means over "
+            "seeds), n = sequences paired.")
+    return Table("significance", f"The seed's claims, tested on {dataset}", "",
+                 ["figure", "A", "B", "gap", "spread", "gap > spread", "p", "n"], rows, cells, note)
 
 
 def robustness_table(methods: list[Method], dataset: str, subset: str) -> Table | None:
@@ -410,15 +508,21 @@ def build_tables(records: Iterable[Mapping[str, Any]], fps_key: str = "e2e") -> 
             if t is not None:
                 t.name += f"_{d}" if multi else ""
                 tables.append(t)
-    t = tsf_table(all_methods)
-    if t is not None:
-        tables.append(t)
+    for base in ("single", "sorted"):
+        t = tsf_table(all_methods, base)
+        if t is not None:
+            tables.append(t)
     for subset in ("extreme", "normal"):
         for d in datasets:
             t = robustness_table(per_dataset[d], d, subset)
             if t is not None:
                 t.name += f"_{d}" if multi else ""
                 tables.append(t)
+    for d in datasets:
+        t = significance_table(per_dataset[d], d)
+        if t is not None:
+            t.name += f"_{d}" if multi else ""
+            tables.append(t)
     return tables
 
 

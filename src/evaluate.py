@@ -74,8 +74,16 @@ def _find_key(tree: Any, key: str) -> Any:
     return None
 
 
+def fusion_align(net: Mapping[str, Any]) -> str | None:
+    """``model.net.fusion.align`` of a network config that fuses (``recover`` or ``sorted``); None for a
+    single-modal network, where it means nothing."""
+    fusion = net.get("fusion") or {}
+    return str(fusion.get("align", "recover")) if fusion.get("stages") else None
+
+
 def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
-    """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, seed, ckpt_path."""
+    """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, align, seed,
+    ckpt_path."""
 
     from src.training.checkpoints import read_training_checkpoint
 
@@ -93,6 +101,7 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
                 break
     return {"variant": hparams.get("variant", net.get("variant")),
             "tsf": None if tsf is None else bool(tsf),
+            "align": fusion_align(net),
             "seed": seed,
             "ckpt_path": str(ckpt_path)}
 
@@ -168,7 +177,7 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     report["fps"] = {k: fps.get(k) for k in ("model", "e2e", "decode")}
     report["cpu_threads"] = None  # torch threads per tracking process: the FPS depend on it
     report.setdefault("subsets", {})
-    for key in ("variant", "tsf", "seed", "ckpt_path"):
+    for key in ("variant", "tsf", "align", "seed", "ckpt_path"):
         report[key] = None
     report.update(dict(extra or {}))
     report["num_sequences"] = len(scored)

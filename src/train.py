@@ -25,6 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.evaluate import fusion_align
 from src.training.checkpoints import AtomicCheckpointIO, RunConfigInCheckpoint, resolve_ckpt_path, run_config
 from src.training.utils import (
     instantiate_group,
@@ -136,6 +137,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             "protocol": cfg.data.get("protocol"),
             "variant": cfg.model.net.get("variant"),
             "tsf": _tsf(cfg.model.net),
+            "align": fusion_align(cfg.model.net),
             "seed": cfg.get("seed"),
             "ckpt_path": best or None,
             "wall_time_s": round(time.perf_counter() - start, 2),

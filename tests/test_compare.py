@@ -187,7 +187,7 @@ def test_hydra_entry_point_and_wandb_summary(study, tmp_path, monkeypatch):
         cfg = compose(config_name="compare", overrides=[f"inputs=[{study}]", f"output_dir={out}",
                                                          "summary_group=study_fixture", "wandb_mode=offline"])
     tables = compare.run(cfg)
-    assert {t.name for t in tables} == {"methods", "ablation", "tsf", "extreme", "normal"}
+    assert {t.name for t in tables} == {"methods", "ablation", "tsf", "extreme", "normal", "significance"}
     run_files = list(out.rglob("offline-run-*/run-*.wandb"))
     assert len(run_files) == 1
     # W&B's core process may still be writing the offline log when wandb.finish() returns
@@ -251,3 +251,83 @@ def test_results_notebook_runs_on_a_fixture_study(study, tmp_path):
         del os.environ["RESULTS_DIR"]
     text = json.dumps([c.get("outputs", []) for c in notebook.cells])
     assert "Ours*" in text and "image/png" in text
+
+
+def _seq_report(variant, *, seed, per_seq, tsf=True, align=None, extreme=None):
+    """A run scored on len(per_seq) sequences: per_seq = [{figure: value}] one per sequence, the overall
+    figures their means (as the protocol's averages over sequences are)."""
+    names = [f"seq{i}" for i in range(len(per_seq))]
+    figures = sorted({k for row in per_seq for k in row})
+    metrics = {k: float(np.mean([row[k] for row in per_seq])) for k in figures}
+    report = {"tracker": variant or "kcf_rgbt", "dataset": "synthetic", "protocol": "rgbt234",
+              "metrics": metrics, "fps": {"model": None, "e2e": 50.0, "decode": None}, "subsets": {},
+              "attributes": {}, "curves": {},
+              "sequences": [{"name": n, **row} for n, row in zip(names, per_seq)],
+              "variant": variant, "tsf": tsf if variant else None, "align": align, "seed": seed}
+    if extreme is not None:  # the subset's sequences and its figures
+        report["subset_sequences"] = {"extreme": [names[i] for i in extreme]}
+        report["subsets"]["extreme"] = {k: float(np.mean([per_seq[i][k] for i in extreme])) for k in figures}
+    return report
+
+
+def test_sorted_align_tsf_table_and_its_paired_test():
+    """CMC1 with fusion.align=sorted, TSF on vs off, two seeds, 8 sequences: on is better on SR@0.75 on every
+    sequence (gaps 0.011 ... 0.081, all distinct), so the exact two-sided Wilcoxon p is 2 / 2^8 = 0.0078; on
+    SR@0.9 the two are equal on every sequence, p = 1."""
+    records = []
+    for seed, shift in ((1, 0.0), (2, 0.02)):
+        off = [{"SR@0.5": 0.9, "SR@0.75": 0.5 + shift, "SR@0.9": 0.2, "AOR": 0.7, "APE": 10.0, "MSR": 0.6}
+               for _ in range(8)]
+        on = [{**row, "SR@0.75": row["SR@0.75"] + 0.01 * (i + 1) + 0.001} for i, row in enumerate(off)]
+        records += [_seq_report("cmc1", seed=seed, per_seq=off, tsf=False, align="sorted"),
+                    _seq_report("cmc1", seed=seed, per_seq=on, tsf=True, align="sorted"),
+                    _seq_report("cmc1", seed=seed, per_seq=on, tsf=True, align="recover")]
+    methods = compare.group_methods(records)
+    assert {key for _, key in methods} == {"cmc1 sorted w/o TSF", "cmc1 sorted", "cmc1"}
+    assert compare.label("cmc1 sorted w/o TSF") == "CMC1 (sorted) w/o TSF"
+    tables = {t.name: t for t in compare.build_tables(records)}
+    assert "tsf" not in tables  # no single-modal runs
+    table = tables["tsf_sorted"]
+    assert table.index == ["CMC1 (sorted)"]
+    cells = dict(zip(table.columns, table.cells[0]))
+    # SR@0.75: off mean over seeds (0.50, 0.52) = 0.51, std 0.0141; on adds mean(0.011..0.081) = 0.046,
+    # +9.02 % of 0.51 -> "+9%"
+    assert cells["SR0.75 before/after"] == "0.51±0.01/0.56±0.01(+9%)"
+    assert cells["p SR0.75"] == "0.008"
+    assert cells["p SR0.9"] == "1.000"
+    # the claims table tests the same pair
+    significance = tables["significance"]
+    rows = {(row, cells[0]): cells for row, cells in zip(significance.index, significance.cells)}
+    sr75 = rows[("CMC1 (sorted) vs CMC1 (sorted) w/o TSF", "SR@0.75")]
+    assert sr75[3:] == ["+0.046", "0.014", "yes", "0.008", "8"]
+
+
+def test_significance_table_of_the_claims():
+    """CMC* against single-modal (all sequences and the extreme subset) and against the best classical
+    tracker, with the gap, the seed spread, whether the gap exceeds it, and the paired test."""
+    base = [0.30, 0.40, 0.50, 0.60, 0.35, 0.45, 0.55, 0.65]
+    records = []
+    for seed, noise in ((1, 0.0), (2, 0.04), (3, 0.08)):
+        single = [{"MSR": v + noise} for v in base]
+        # CMC* beats single-modal by 0.11 ... 0.18 (distinct) on every sequence
+        cmc = [{"MSR": v + noise + 0.1 + 0.01 * (i + 1)} for i, v in enumerate(base)]
+        records += [_seq_report("single", seed=seed, per_seq=single, extreme=[0, 1, 2, 3]),
+                    _seq_report("cmc", seed=seed, per_seq=cmc, align="recover", extreme=[0, 1, 2, 3])]
+    # a classical tracker: better on 6 sequences, worse on 2 (signed ranks: W- = 1 + 2 = 3, n = 8)
+    kcf = [{"MSR": v + 0.04 + 0.25 + 0.001 * i} for i, v in enumerate(base)]
+    kcf[0]["MSR"], kcf[1]["MSR"] = base[0] + 0.04 + 0.11 - 0.001, base[1] + 0.04 + 0.12 - 0.002
+    records.append(_seq_report(None, seed=None, per_seq=kcf))
+    table = {t.name: t for t in compare.build_tables(records)}["significance"]
+    assert table.columns == ["figure", "A", "B", "gap", "spread", "gap > spread", "p", "n"]
+    rows = {(row, cells[0]): cells for row, cells in zip(table.index, table.cells)}
+    # all sequences: gap = mean(0.11 ... 0.18) = 0.145; seed spread: std of (0, 0.04, 0.08) + c = 0.04
+    everything = rows[("CMC* vs 单模", "MSR")]
+    assert everything[3:] == ["+0.145", "0.040", "yes", "0.008", "8"]
+    # extreme subset (sequences 0-3): gap mean(0.11 ... 0.14) = 0.125; 4 pairs all positive: p = 2 / 16
+    extreme = rows[("CMC* vs 单模", "MSR (extreme)")]
+    assert extreme[3:] == ["+0.125", "0.040", "yes", "0.125", "4"]
+    # CMC* (seed means: base + 0.04 + 0.1 + 0.01 (i+1)) against KCF+RGBT: gaps -0.14 + 0.011 i on sequences
+    # 2..7 (negative) and +0.001, +0.002 on 0 and 1: W+ = 1 + 2 = 3 of n = 8, exact two-sided p = 2 * 5/256
+    classical = rows[("CMC* vs KCF+RGBT", "MSR")]
+    assert classical[5:] == ["yes", "0.039", "8"]
+    assert classical[4] == "0.040"  # KCF+RGBT is one run: the spread is CMC*'s

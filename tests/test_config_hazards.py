@@ -45,11 +45,6 @@ def test_multirun_job_folders_are_job_numbers_even_with_long_overrides(tmp_path)
         assert "tracker_name=" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 
-def test_ablate_keeps_readable_job_folders():
-    text = (ROOT / "scripts" / "ablate.py").read_text()
-    assert "hydra.sweep.subdir=${hydra.job.num}_${hydra.job.override_dirname}" in text
-
-
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_make_help_has_no_colour_codes_when_piped():
     proc = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60)

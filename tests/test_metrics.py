@@ -395,7 +395,7 @@ def test_metrics_json_shape_and_names():
     seed = {"SR@0.5", "SR@0.75", "SR@0.9", "AOR", "APE", "track_success", "max_ratio", "miss_count"}
     for protocol in PROTOCOLS:
         out = evaluate_results(results, seqs, protocol)
-        assert set(out) == {"metrics", "subsets", "attributes", "curves", "sequences"}
+        assert set(out) == {"metrics", "subsets", "attributes", "curves", "sequences", "subset_sequences"}
         assert set(out["metrics"]) == names[protocol] | seed
         for k, v in out["metrics"].items():
             assert isinstance(v, int | float) and not isinstance(v, np.generic), k

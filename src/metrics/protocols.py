@@ -556,8 +556,8 @@ def evaluate_results(
         sizes: optional sequence name -> (W, H) image size, overriding ``meta``/frames.
 
     Returns:
-        ``{"metrics", "subsets", "attributes", "curves", "sequences"}`` as in metrics.json
-        (plain JSON types; None where a figure cannot be computed).
+        ``{"metrics", "subsets", "attributes", "curves", "sequences", "subset_sequences"}`` as in
+        metrics.json (plain JSON types; None where a figure cannot be computed).
     """
     p = get_protocol(protocol)
     missing = [s.name for s in sequences if s.name not in results]
@@ -601,4 +601,6 @@ def evaluate_results(
         "attributes": attributes,
         "curves": overall["curves"],
         "sequences": per_sequence(stats, names, tau),
+        # which sequences each subset holds: paired tests on a subset (src/compare.py) need them
+        "subset_sequences": {sub_name: list(members) for sub_name, members in (subsets or {}).items()},
     }

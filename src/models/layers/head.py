@@ -34,15 +34,21 @@ def _tower(in_planes: int, channels: int, out_planes: int) -> nn.Sequential:
 class FineFeatures(nn.Module):
     """Token map ``[B, C, h, w]`` + stem features ``[B, S, h*k, w*k]`` -> ``[B, D, h*k, w*k]``.
 
-    Both are projected to ``D`` channels (1x1 conv + BN); the token map is upsampled bilinearly by ``k``
-    and the two are added. The tokens say which object is the target (they have met the template);
-    the stem features say where its edges are, at the finer stride.
+    Both are projected to ``D`` channels by a 1x1 conv (the stem features with BN, the tokens, already
+    LayerNorm'ed, with a bias and no BN); the token map is upsampled bilinearly by ``k`` and the two are
+    added. The tokens say which object is the target (they have met the template); the stem features
+    say where its edges are, at the finer stride.
+
+    No BN on the token branch: with it, the branch's conv is scale-invariant and weight decay shrank its
+    output until BN's running variance was ~1e-5 (BN then multiplied it by ~300); the small drift
+    between batch and running statistics sent validation MSR to 0.01-0.4 at random epochs and to 0.01
+    for good after ~40 minutes of `experiment=synthetic_full` (BENCHMARKS.md, "The longer preset").
     """
 
     def __init__(self, in_planes: int, skip_planes: int, out_planes: int, scale: int) -> None:
         super().__init__()
         self.scale = scale
-        self.tokens = ConvNormAct(in_planes, out_planes, kernel_size=1, apply_act=False)
+        self.tokens = nn.Conv2d(in_planes, out_planes, kernel_size=1)
         self.skip = ConvNormAct(skip_planes, out_planes, kernel_size=1, apply_act=False)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,93 @@
+"""scripts/ablate.py (`make ablate`): the study's plan (which runs, named how, in which W&B group) and its
+resume rule, without training anything."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ablate():
+    spec = importlib.util.spec_from_file_location("ablate", ROOT / "scripts" / "ablate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _value(argv, key):
+    found = [a.split("=", 1)[1] for a in argv if a.startswith(f"{key}=")]
+    return found[-1] if found else None
+
+
+def test_the_default_study_plan(ablate, tmp_path):
+    study = tmp_path / "2026-12-03_12-00-00"
+    plan = ablate.stages(ablate.parse_args([]), study)
+    train = [(n, a) for n, a in plan if n.startswith("train_")]
+    # 3 seeds x (7 variants + single w/o TSF + CMC1 sorted, TSF on and off)
+    assert len(train) == 30
+    assert [n for n, _ in train[:10]] == [
+        "train_single_s1", "train_cmc_s1", "train_cmc_cmc_s1", "train_cmc1_s1", "train_cmc1_cmc_s1",
+        "train_cmc_ceb_cmc_s1", "train_cmc1_ceb_cmc_s1", "train_single_notsf_s1", "train_cmc1_sorted_s1",
+        "train_cmc1_sorted_notsf_s1"]  # seed by seed: an interrupted study holds whole seeds
+    by_name = dict(train)
+    off = by_name["train_cmc1_sorted_notsf_s2"]
+    assert "+variant=cmc1" in off and "model.net.fusion.align=sorted" in off
+    assert "model.net.backbone.sort_kept=false" in off and _value(off, "seed") == "2"
+    for name, argv in train:
+        run = name[len("train_"):]
+        assert _value(argv, "run_name") == run  # the W&B run name carries the seed
+        assert _value(argv, "hydra.run.dir") == str(study / "train" / run)
+        assert _value(argv, "test_workers") == "1"  # one tracking process at a time: the FPS compare
+    # every run, the baselines and the summary in one W&B group: the study folder's name
+    assert {_value(a, "experiment_name") for _, a in train} == {study.name}
+    baselines = [a for n, a in plan if n.startswith("baseline_")]
+    assert len(baselines) == 6
+    assert all(_value(a, "wandb_group") == study.name and _value(a, "log_wandb") == "true" for a in baselines)
+    assert plan[-1][0] == "compare" and _value(plan[-1][1], "summary_group") == study.name
+
+
+def test_quick_overrides_replace_the_study_recipe(ablate, tmp_path):
+    argv = dict(ablate.stages(ablate.parse_args(["--quick", "--seeds", "1"]), tmp_path))["train_cmc_s1"]
+    keys = [a.split("=", 1)[0] for a in argv if "=" in a]
+    assert len(keys) == len(set(keys))  # Hydra refuses a key given twice
+    assert _value(argv, "trainer.check_val_every_n_epoch") == "1"
+
+
+def test_resume_skips_only_finished_runs(ablate, tmp_path, monkeypatch):
+    """A rerun skips a stage that exited 0 and wrote its metrics.json, reruns one that failed or whose
+    folder lost its metrics.json, and always reruns the comparison."""
+    study = tmp_path / "study"
+    args = ablate.parse_args(["--seeds", "1", "--variants", "cmc", "single", "--no-tsf", "--baselines",
+                              "kcf", "--resume", str(study)])
+    plan = ablate.stages(args, study)
+    assert [n for n, _ in plan] == ["train_cmc_s1", "train_single_s1", "baseline_kcf", "compare"]
+    for name in ("cmc_s1", "single_s1"):
+        (study / "train" / name).mkdir(parents=True)
+    (study / "train" / "cmc_s1" / "metrics.json").write_text("{}")
+    (study / "study.json").write_text(json.dumps({"started": "x", "stages": {
+        "train_cmc_s1": {"returncode": 0, "wall_time_s": 300.0},
+        "train_single_s1": {"returncode": 0, "wall_time_s": 200.0},  # but its metrics.json is gone
+        "baseline_kcf": {"returncode": 1, "wall_time_s": 5.0}}}))
+    ran = []
+    monkeypatch.setattr(ablate, "run_stage", lambda name, argv, log: ran.append(name) or 0)
+    monkeypatch.setattr(sys, "argv", ["ablate.py"])
+    assert ablate.main(["--seeds", "1", "--variants", "cmc", "single", "--no-tsf", "--baselines", "kcf",
+                        "--resume", str(study)]) == 0
+    assert ran == ["train_single_s1", "baseline_kcf", "compare"]
+    record = json.loads((study / "study.json").read_text())
+    assert record["stages"]["train_cmc_s1"]["wall_time_s"] == 300.0  # kept from the first session
+    assert record["wandb_group"] == "study" and record["train_recipe"]["test_workers"] == "1"
+
+
+def test_eta_from_the_finished_stages(ablate):
+    record = {"stages": {"train_a": {"returncode": 0, "wall_time_s": 240.0},
+                         "train_b": {"returncode": 0, "wall_time_s": 360.0}}}
+    assert ablate.eta(record, ["train_c", "train_d"]) == "10 min"  # 2 x 300 s
+    assert ablate.eta(record, ["train_c", "baseline_kcf"]) == "?"  # no baseline has finished yet
