@@ -7,7 +7,7 @@
    into a temporary folder and reports the wall time (the issue's budget: under 60 s on 2 cores).
 2. Serves training batches from it through TrackingDataModule at the CPU default crop sizes and
    reports pairs/s for each worker count (first batch excluded: worker start-up).
-Prints a Markdown table (for docs/bench/data.md / BENCHMARKS.md).
+Prints a Markdown table (for BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python scripts/bench_model.py                       # both sizes, all variants, CE on and off
     python scripts/bench_model.py --sizes cpu --iters 20 --variants cmc single
-    python scripts/bench_model.py --out docs/bench/model_table.md
+    python scripts/bench_model.py --out /tmp/model_table.md   (the table in BENCHMARKS.md)
 
 One "frame" is one forward pass at batch 1: the template and search crops of every modality
 the variant reads (dual-modal variants run both modalities through the backbone). FLOPs
@@ -30,8 +30,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-import src  # noqa: E402,F401 -- registers the config resolvers
+import src  # noqa: E402  (its path: the repository's conf/)
+from src.conf import register_resolvers  # noqa: E402
 from src.models import build_network  # noqa: E402
+
+register_resolvers()  # before composing conf/ (src/conf.py)
 
 VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]
 SIZES = {"cpu": "cpu", "vitb_256": "vitb_256"}  # name -> conf/model/<name>.yaml

@@ -34,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from src.data.processing import read_image  # noqa: E402
+from src.data.transforms import read_image  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
 

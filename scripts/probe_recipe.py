@@ -35,8 +35,9 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import src  # noqa: F401  (the ${uid:} resolver)
+    from src.conf import register_resolvers
 
+    register_resolvers()  # before composing conf/ (src/conf.py)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return hydra_compose("train", overrides=overrides)
 
@@ -69,7 +70,7 @@ def cached_pairs(path: Path, batches: int, overrides: list[str]) -> dict[str, li
 
 def relabel(batch: dict[str, torch.Tensor], grid: int, center_cell: str) -> dict[str, torch.Tensor]:
     """The batch with its heatmap drawn for a ``grid x grid`` head (the cache may hold another grid)."""
-    from src.data.transforms import heatmap
+    from src.data.processing import heatmap
 
     maps = [heatmap(box.numpy(), grid, center_cell=center_cell) for box in batch["search_box"]]
     return {**batch, "heatmap": torch.from_numpy(np.stack(maps))}

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from src.data.processing import read_image  # noqa: E402
 from src.data.readers import get_reader  # noqa: E402
 from src.data.sequence import VISIBLE, Sequence  # noqa: E402
+from src.data.transforms import read_image  # noqa: E402
 
 GREEN, MAGENTA = (40, 220, 40), (230, 40, 230)
 

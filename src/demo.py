@@ -24,12 +24,14 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.conf import register_resolvers
 from src.utils.cli import UserError, check_data_root, check_override_types, check_tracker_checkpoint, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+# ${uid:} (run directories) and ${tags_with:} (W&B tags): before Hydra composes this command's config
+register_resolvers()
 log = logging.getLogger(__name__)
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "demo.yaml"

@@ -27,7 +27,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.conf import register_resolvers
 from src.utils.cli import (
     UserError,
     check_data_root,
@@ -42,6 +42,8 @@ from src.utils.cli import (
 if TYPE_CHECKING:
     from src.data.sequence import Sequence
 
+# ${uid:} (run directories) and ${tags_with:} (W&B tags): before Hydra composes this command's config
+register_resolvers()
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"

@@ -23,9 +23,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.conf import register_resolvers
 from src.utils.cli import UserError, check_checkpoint, check_override_types, run_cli
 
+# ${uid:} (run directories) and ${tags_with:} (W&B tags): before Hydra composes this command's config
+register_resolvers()
 log = logging.getLogger(__name__)
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "export.yaml"

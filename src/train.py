@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
+from src.conf import register_resolvers
 from src.evaluate import fusion_align
 from src.training.checkpoints import AtomicCheckpointIO, RunConfigInCheckpoint, resolve_ckpt_path, run_config
 from src.training.utils import (
@@ -37,16 +37,17 @@ from src.training.utils import (
 from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
 from src.utils.wandb_run import define_best, log_report
 
+# ${uid:} (run directories) and ${tags_with:} (W&B tags): before Hydra composes this command's config
+register_resolvers()
 log = logging.getLogger(__name__)
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     """The datamodule for ``cfg.data`` at the network's crop sizes, modalities and label convention."""
-    from src.training.module import DEFAULTS
-
     net = cfg.model.net
     # the heatmap's centre cell is the objective's label convention, so the model config decides it
-    center_cell = (cfg.model.get("loss") or {}).get("center_cell", DEFAULTS["loss"]["center_cell"])
+    # (conf/model/base.yaml holds its default)
+    center_cell = cfg.model.loss.center_cell
     # the heatmap labels lie on the grid the head predicts on
     stride = (net.get("head") or {}).get("stride") or net.patch_size
     return hydra.utils.instantiate(cfg.data, template_size=net.template_size, search_size=net.search_size,

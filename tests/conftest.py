@@ -5,8 +5,28 @@ import os
 import pytest
 import torch
 
+from src.conf import register_resolvers
+
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# what every entry point does first: the ${uid:} / ${tags_with:} resolvers the configs use
+register_resolvers()
+
+# A seconds-small synthetic benchmark: the `generate` keys it overrides (the others from
+# conf/data/synthetic.yaml); ``tiny_synthetic_root`` is one, generated once per session.
+TINY = {
+    "seed": 0,
+    "width": 160,
+    "height": 120,
+    "splits": {
+        "train": {"sequences": 3, "frames": 16},
+        "val": {"sequences": 1, "frames": 16},
+        "test": {"sequences": 2, "frames": 16},
+    },
+    "target_size": [20, 30],
+    "small_target_size": [12, 16],
+    "workers": 1,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -23,4 +43,4 @@ def tiny_synthetic_root(tmp_path_factory):
     from src.data import synthetic
 
     root = tmp_path_factory.mktemp("data") / "synthetic_rgbt"
-    return synthetic.generate(root, synthetic.TINY, progress=False)
+    return synthetic.generate(root, TINY, progress=False)

@@ -16,7 +16,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-import src  # noqa: F401  (PROJECT_ROOT, resolvers)
 from src.tracking.baselines import KCFTracker, OpenCVTracker
 from src.tracking.baselines.features import NUM_CHANNELS, gradient_orientation_features, multimodal_features
 from src.utils.boxes import ltwh_to_xyxy

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-import src  # noqa: F401
 from src import compare
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

@@ -12,10 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from src.data.datamodule import EpochKeySampler, TrackingDataModule
-from src.data.processing import MEAN, STD
+from src.data.processing import Augmentation, PairProcessing, gaussian_radius, heatmap
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import Sequence
-from src.data.transforms import Augmentation, Jitter, PairProcessing, gaussian_radius, heatmap
+from src.data.transforms import MEAN, STD, Jitter
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 KEYS = {
@@ -229,9 +229,9 @@ ONLINE = {"fraction": 1.0, "frames": 20, "generate": {"width": 160, "height": 12
 
 
 def test_online_pairs_are_new_scenes_deterministic_and_worker_independent(tiny_synthetic_root):
-    from src.data import synthetic
+    from tests.conftest import TINY
 
-    generate = {**synthetic.TINY, "workers": 1}
+    generate = {**TINY, "workers": 1}
     a = _epoch(_datamodule(tiny_synthetic_root, generate=generate, online=ONLINE))
     b = _epoch(_datamodule(tiny_synthetic_root, generate=generate, online=ONLINE, num_workers=2,
                            persistent_workers=False))
@@ -250,9 +250,9 @@ def test_online_pairs_are_new_scenes_deterministic_and_worker_independent(tiny_s
 
 
 def test_online_fraction_mixes_scenes_and_the_written_split(tiny_synthetic_root):
-    from src.data import synthetic
+    from tests.conftest import TINY
 
-    generate = {**synthetic.TINY, "workers": 1}
+    generate = {**TINY, "workers": 1}
     dm = _datamodule(tiny_synthetic_root, generate=generate, online={**ONLINE, "fraction": 0.5},
                      samples_per_epoch=200)
     dataset = dm.train_dataset

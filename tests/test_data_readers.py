@@ -356,7 +356,7 @@ def test_error_unreadable_image(tmp_path):
     error = _error("rgbt234", root, check_images=True)
     assert error.path == bad and "unreadable image" in str(error)
     # without the up-front check, reading the frame names it too
-    from src.data.processing import ImageReadError, read_image
+    from src.data.transforms import ImageReadError, read_image
 
     seq = get_reader("rgbt234", root).sequences()[0]
     with pytest.raises(ImageReadError, match="00002i.jpg"):
@@ -441,7 +441,7 @@ def test_error_gap_in_frame_numbers_is_named(tmp_path):
 
 
 def test_error_truncated_jpeg(tmp_path):
-    from src.data.processing import ImageReadError, read_image
+    from src.data.transforms import ImageReadError, read_image
 
     root = make_rgbt234(tmp_path / "R", names=("seqA",))
     frame = root / "seqA" / "visible" / "00002v.jpg"
@@ -454,7 +454,7 @@ def test_error_truncated_jpeg(tmp_path):
 
 
 def test_16_bit_thermal_is_read_at_full_depth(tmp_path):
-    from src.data.processing import read_image
+    from src.data.transforms import read_image
 
     ramp = np.linspace(7084, 7728, 40 * 30).reshape(30, 40).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "t.png"), ramp)
@@ -469,8 +469,8 @@ def test_16_bit_thermal_is_read_at_full_depth(tmp_path):
 
 
 def test_modalities_of_different_sizes_are_an_error(tmp_path, caplog):
-    from src.data.processing import ImageReadError
     from src.data.sequence import Sequence
+    from src.data.transforms import ImageReadError
     from src.tracking.runner import track_sequence
 
     write_frames(tmp_path / "v", ["1.jpg", "2.jpg"])

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from src.data import open_benchmark, synthetic
-from src.data.processing import read_image
 from src.data.readers import get_reader
 from src.data.sequence import INFRARED, VISIBLE
+from src.data.transforms import read_image
+from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def test_split(tiny_synthetic_root):
 
 def test_layout_and_splits(tiny_synthetic_root):
     meta = json.loads((tiny_synthetic_root / synthetic.MARKER).read_text())
-    for split, spec in synthetic.TINY["splits"].items():
+    for split, spec in TINY["splits"].items():
         sequences = get_reader("rgbt234", tiny_synthetic_root, split=split).sequences()
         assert len(sequences) == spec["sequences"] == len(meta["sequences"][split])
         for seq in sequences:
@@ -45,7 +46,7 @@ def test_boxes_read_back_exactly(tiny_synthetic_root, test_split):
         np.testing.assert_array_equal(seq.boxes[VISIBLE], drawn)
         image = read_image(seq.frames[VISIBLE][0])
         h, w = image.shape[:2]
-        assert (w, h) == (synthetic.TINY["width"], synthetic.TINY["height"])
+        assert (w, h) == (TINY["width"], TINY["height"])
         boxes = seq.boxes[VISIBLE]
         assert (boxes[:, 0] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= w).all()
         assert (boxes[:, 1] >= 0).all() and (boxes[:, 1] + boxes[:, 3] <= h).all()
@@ -128,7 +129,7 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_low_illumination_darkens_visible_only(tmp_path):
-    cfg = {**synthetic.TINY, "splits": {"test": {"sequences": 6, "frames": 4}}}
+    cfg = {**TINY, "splits": {"test": {"sequences": 6, "frames": 4}}}
     root = synthetic.generate(tmp_path / "li", cfg, progress=False)
     sequences = {s.name: s for s in get_reader("rgbt234", root, split="test").sequences()}
     dark = [s for s in sequences.values() if s.attributes["LI"]]
@@ -163,7 +164,7 @@ def test_test_split_attributes_cover_every_code():
 
 def test_deterministic_and_worker_independent(tmp_path):
     cfg = {
-        **synthetic.TINY,
+        **TINY,
         "splits": {"train": {"sequences": 2, "frames": 6}, "test": {"sequences": 2, "frames": 6}},
     }
     a = synthetic.generate(tmp_path / "a", cfg, progress=False, workers=1)
@@ -178,7 +179,7 @@ def test_deterministic_and_worker_independent(tmp_path):
 
 def test_unknown_generate_key_is_an_error(tmp_path):
     with pytest.raises(Exception, match="frame_rate"):
-        synthetic.generate(tmp_path / "x", {**synthetic.TINY, "frame_rate": 30}, progress=False)
+        synthetic.generate(tmp_path / "x", {**TINY, "frame_rate": 30}, progress=False)
 
 
 def test_open_benchmark_generates_when_missing(tmp_path):
@@ -187,7 +188,7 @@ def test_open_benchmark_generates_when_missing(tmp_path):
         "root": str(tmp_path / "bench"),
         "splits": {"train": "train", "test": "test"},
         "generate": {
-            **synthetic.TINY,
+            **TINY,
             "splits": {"train": {"sequences": 1, "frames": 4}, "test": {"sequences": 2, "frames": 4}},
         },
     }
@@ -202,7 +203,7 @@ def test_open_benchmark_generates_when_missing(tmp_path):
 def test_open_benchmark_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "something.txt").write_text("not a benchmark")
-    cfg = {"name": "rgbt234", "root": str(tmp_path / "bench"), "generate": synthetic.TINY}
+    cfg = {"name": "rgbt234", "root": str(tmp_path / "bench"), "generate": TINY}
     with pytest.raises(FileExistsError, match="not a complete synthetic benchmark"):
         open_benchmark(cfg, "test")
 
@@ -229,7 +230,7 @@ def test_command_line(tmp_path, capsys):
 
 
 def test_ensure_keeps_a_complete_benchmark_and_warns_on_other_parameters(tmp_path, caplog):
-    small = {**synthetic.TINY, "splits": {"test": {"sequences": 1, "frames": 3}}}
+    small = {**TINY, "splits": {"test": {"sequences": 1, "frames": 3}}}
     root = synthetic.ensure(tmp_path / "b", small, progress=False)
     assert len(get_reader("rgbt234", root, split="test").sequences()) == 1
     with caplog.at_level("WARNING"):

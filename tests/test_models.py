@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-import src  # noqa: F401 -- registers the config resolvers
+import src
+from src.conf import register_resolvers
 from src.models import TrackerNet, build_network
 from src.models.backbone import VisionTransformerCE
 from src.models.layers import (
@@ -46,6 +47,7 @@ def compose_net(overrides: list[str]) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train.yaml", overrides=overrides)
     return OmegaConf.to_container(cfg.model.net, resolve=True)
@@ -188,6 +190,23 @@ def test_fine_token_branch_has_no_batch_statistics():
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fine.tokens.modules())
 
 
+def test_a_partial_config_is_completed_from_the_yaml_defaults():
+    """Keys a config lacks (a test's small network, a checkpoint saved before the key existed) come from
+    conf/model/net/base.yaml, the one place the network's defaults live."""
+    from omegaconf import OmegaConf
+
+    from src.models.network import resolve_config
+
+    base = OmegaConf.to_container(OmegaConf.load(CONF_DIR + "/model/net/base.yaml"))
+    base.pop("defaults")  # its schema: src.conf.NetConfig
+    resolved = resolve_config(tiny_cfg())
+    assert resolved["backbone"]["embed_dim"] == 32 and resolved["patch_size"] == base["patch_size"]
+    for key in ("mlp_ratio", "drop_path_rate", "sort_kept", "stem", "stem_channels", "pretrained"):
+        assert resolved["backbone"][key] == base["backbone"][key], key
+    assert resolved["fusion"]["max_len"] == base["fusion"]["max_len"] and resolved["head"]["stride"] is None
+    assert resolve_config({}) == base
+
+
 def test_default_variant_is_cmc():
     cfg = compose_net([])
     assert cfg["variant"] == "cmc" and cfg["fusion"]["stages"] == ["cmc"]
@@ -197,6 +216,10 @@ def test_default_variant_is_cmc():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="unknown key"):
         build_network({**tiny_cfg(), "bakbone": {}})
+    with pytest.raises(ValueError, match=r"model\.net\.backbone\.dpth: unknown key"):
+        build_network({**tiny_cfg(), "backbone": {**tiny_cfg()["backbone"], "dpth": 2}})
+    with pytest.raises(ValueError, match="model.net.backbone.depth: Value 'three'"):
+        build_network({**tiny_cfg(), "backbone": {**tiny_cfg()["backbone"], "depth": "three"}})
     with pytest.raises(ValueError, match="unknown stage"):
         build_network(tiny_cfg(stages=["cmc", "cmx"]))
     with pytest.raises(ValueError, match="max_len"):
@@ -484,7 +507,7 @@ def _outputs(cfg, sort_kept):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_tsf_effect_recover_vs_sorted(variant):
     """align recover: TSF on/off give the same output to float tolerance; align sorted: they differ
-    for every fused variant (see docs/readme/model.md for why)."""
+    for every fused variant (see docs/network.md, "What TSF changes" for why)."""
     for align in ("recover", "sorted"):
         cfg = tiny_cfg(stages=STAGES_OF[variant], align=align)
         if variant == "single":

@@ -12,7 +12,6 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import src  # noqa: F401 -- registers the config resolvers
 from tests.ostrack_format import save_ostrack_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

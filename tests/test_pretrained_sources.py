@@ -15,7 +15,6 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-import src  # noqa: F401 -- registers the config resolvers
 from src.convert_ckpt import main as convert_main
 from src.models import build_network
 from src.models.pretrained import CheckpointError, load_pretrained, read_checkpoint, resize_pos_embed
@@ -40,9 +39,13 @@ def compose_model(*overrides: str):
 
 
 def expected_head(state: dict, key: str) -> torch.Tensor:
-    """Our head key -> OSTrack's tensor (head.score_tower.3.1.weight <- box_head.conv4_ctr.1.weight)."""
+    """Our head key -> OSTrack's tensor (head.score_tower.3.bn.weight <- box_head.conv4_ctr.1.weight)."""
     _, tower, index, rest = key.split(".", 3)
     branch = {"score_tower": "ctr", "offset_tower": "offset", "size_tower": "size"}[tower]
+    part, _, tail = rest.partition(".")
+    positions = {"conv": "0", "bn": "1"}  # ConvNormAct's conv / bn: OSTrack's nn.Sequential 0 / 1
+    if part in positions:
+        rest = f"{positions[part]}.{tail}"
     return state[f"box_head.conv{int(index) + 1}_{branch}.{rest}"]
 
 

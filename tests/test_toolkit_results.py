@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-import src  # noqa: F401  (resolvers)
 from src.evaluate import run
 from src.tracking.runner import read_box_file
 from src.tracking.toolkit_results import write_toolkit_results

@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from src.data.processing import crop_geometry, normalize
 from src.data.sequence import INFRARED, VISIBLE
+from src.data.transforms import crop_geometry, normalize
 from src.tracking import tracker as tracker_module
 from src.tracking.tracker import OSTrackTracker, hann2d
 
@@ -217,7 +217,7 @@ def test_inputs_match_the_shared_crop_and_normalisation():
     box = np.array([60.0, 40.0, 24.0, 18.0])
     tracker.initialize(frames, box)
     geometry = crop_geometry(box, 2.0, 32)
-    from src.data.processing import crop
+    from src.data.transforms import crop
 
     for m in tracker.modalities:
         expected = normalize(crop(frames[m], geometry))
@@ -330,9 +330,9 @@ def test_tracker_on_gpu_matches_cpu():
 def test_tracker_inputs_equal_the_training_pipeline(tiny_synthetic_root):
     """The network must see at test time what it saw in training: for the same frames and boxes
     (no jitter, no augmentation) the tracker's template, search and template_box inputs equal the
-    training pipeline's (src/data/transforms.py)."""
-    from src.data.processing import read_image
-    from src.data.transforms import Augmentation, Jitter, PairProcessing
+    training pipeline's (src/data/processing.py)."""
+    from src.data.processing import Augmentation, PairProcessing
+    from src.data.transforms import Jitter, read_image
 
     sequences, _ = read_sequences(tiny_synthetic_root)
     seq = sequences[0]

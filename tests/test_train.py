@@ -18,8 +18,6 @@ import torch
 from hydra import compose, initialize_config_dir
 from lightning.pytorch import Callback
 
-import src  # noqa: F401  (PROJECT_ROOT and the ${uid:} resolver)
-
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]

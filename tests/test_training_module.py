@@ -10,10 +10,12 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import src  # noqa: F401
+from src.conf import register_resolvers
 from src.training.module import TrackerLitModule, load_net_state
 from src.training.objective import TrackingObjective, box_losses, heatmap_focal_loss
-from src.training.schedules import ce_keep_ratio
+from src.training.schedules import ce_keep_ratio, cosine_factor
+
+register_resolvers()
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 TINY_NET = {"variant": "cmc", "modalities": ["visible", "infrared"], "template_size": 32, "search_size": 64,
@@ -141,9 +143,14 @@ def test_nonfinite_box_is_an_error():
         box_losses(torch.tensor([[float("nan"), 0.5, 0.1, 0.1]]), torch.tensor([[0.5, 0.5, 0.1, 0.1]]))
 
 
+STEP = "src.training.schedules.step_schedule"
+COSINE = "src.training.schedules.cosine_schedule"
+
+
 def test_optimizer_groups_backbone_multiplier():
     module = TrackerLitModule(TINY_NET, optimizer={"lr": 4e-4, "backbone_lr_mult": 0.1, "weight_decay": 1e-4},
-                              scheduler={"name": "step", "drop_epoch": 3, "gamma": 0.1})
+                              scheduler={"_target_": STEP, "drop_epoch": 3, "gamma": 0.1})
+    assert type(module.configure_optimizers()["optimizer"]) is torch.optim.AdamW
     config = module.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
     groups = {g["name"]: g for g in optimizer.param_groups}
@@ -161,10 +168,8 @@ def test_optimizer_groups_backbone_multiplier():
 
 
 def test_cosine_schedule_warms_up_then_decays_per_step():
-    from src.training.schedules import cosine_factor
-
     module = TrackerLitModule(TINY_NET, optimizer={"lr": 1e-3},
-                              scheduler={"name": "cosine", "warmup_steps": 4, "min_lr_ratio": 0.1})
+                              scheduler={"_target_": COSINE, "warmup_steps": 4, "min_lr_ratio": 0.1})
     config = module.configure_optimizers()
     assert config["lr_scheduler"]["interval"] == "step"
     factors = [cosine_factor(s, warmup=4, total=20, floor=0.1) for s in range(20)]
@@ -174,9 +179,131 @@ def test_cosine_schedule_warms_up_then_decays_per_step():
     assert cosine_factor(100, warmup=4, total=20, floor=0.1) == pytest.approx(0.1)  # past the end: the floor
 
 
+def _lrs(module, steps: int, per: str) -> list[list[float]]:
+    """Each parameter group's lr before each of ``steps`` optimiser steps (the schedule stepped per
+    ``per``: the interval configure_optimizers asks Lightning for)."""
+    config = module.configure_optimizers()
+    optimizer, schedule = config["optimizer"], config["lr_scheduler"]
+    assert schedule["interval"] == per
+    lrs = []
+    for _ in range(steps):
+        lrs.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        schedule["scheduler"].step()
+    return lrs
+
+
+def test_step_and_cosine_learning_rates_step_for_step():
+    """The schedule partials give the recipe's learning rates at every step: OSTrack's step decay per
+    epoch (lr x gamma every drop_epoch, backbone x backbone_lr_mult) and the per-step cosine after a
+    linear warm-up over the trainer's total steps."""
+    from types import SimpleNamespace
+
+    optimizer = {"lr": 4e-4, "backbone_lr_mult": 0.1}
+    step = TrackerLitModule(TINY_NET, optimizer=optimizer, scheduler={"drop_epoch": 3, "gamma": 0.5})
+    lrs = _lrs(step, 10, "epoch")
+    for epoch in range(10):
+        assert lrs[epoch] == pytest.approx([4e-4 * 0.5 ** (epoch // 3), 4e-5 * 0.5 ** (epoch // 3)])
+    assert [lr[0] for lr in lrs[2:5]] == pytest.approx([4e-4, 2e-4, 2e-4])  # the drop after epoch 3
+
+    cosine = TrackerLitModule(TINY_NET, optimizer=optimizer,
+                              scheduler={"_target_": COSINE, "warmup_steps": 4, "min_lr_ratio": 0.1})
+    cosine._trainer = SimpleNamespace(estimated_stepping_batches=20)  # what Lightning says the run takes
+    lrs = _lrs(cosine, 20, "step")
+    for s in range(20):
+        factor = cosine_factor(s, warmup=4, total=20, floor=0.1)
+        assert lrs[s] == pytest.approx([4e-4 * factor, 4e-5 * factor])
+    assert [lr[0] for lr in lrs[:4]] == pytest.approx([1e-4, 2e-4, 3e-4, 4e-4])  # linear warm-up
+    assert lrs[4][0] == pytest.approx(4e-4) and lrs[19][0] == pytest.approx(4e-5)  # peak, then the floor
+    assert lrs[12][0] == pytest.approx(4e-4 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 8 / 15))))
+
+
+def test_the_default_recipe_is_conf_model_base():
+    """A module given no recipe sections gets conf/model/base.yaml's (OSTrack's): AdamW partial, the step
+    schedule; ``scheduler=None`` is no schedule."""
+    module = TrackerLitModule(TINY_NET)
+    assert module.hparams.optimizer == {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 4e-4,
+                                        "weight_decay": 1e-4, "betas": [0.9, 0.999], "backbone_lr_mult": 0.1,
+                                        "backbone_prefixes": ["backbone."]}
+    assert module.hparams.scheduler == {"_target_": STEP, "_partial_": True, "drop_epoch": 240, "gamma": 0.1}
+    lrs = _lrs(module, 3, "epoch")
+    assert lrs[-1] == pytest.approx([4e-4, 4e-5])
+    bare = TrackerLitModule(TINY_NET, scheduler=None)
+    assert bare.hparams.scheduler is None
+    assert isinstance(bare.configure_optimizers(), torch.optim.AdamW)
+
+
 def test_unknown_recipe_key_is_an_error():
     with pytest.raises(KeyError, match="model.optimizer.learning_rate"):
         TrackerLitModule(TINY_NET, optimizer={"learning_rate": 1e-3})
+
+
+def test_wrong_type_or_unknown_schedule_key_is_an_error_at_construction():
+    with pytest.raises(ValueError, match="model.optimizer.lr: Value 'fast'"):
+        TrackerLitModule(TINY_NET, optimizer={"lr": "fast"})
+    with pytest.raises(KeyError, match="model.scheduler.warmup: unknown key"):
+        TrackerLitModule(TINY_NET, scheduler={"_target_": COSINE, "warmup": 4})
+    with pytest.raises(KeyError, match="model.scheduler.gama: not a parameter"):
+        TrackerLitModule(TINY_NET, scheduler={"_target_": "torch.optim.lr_scheduler.ExponentialLR",
+                                              "gama": 0.9})
+
+
+def test_older_checkpoints_recipe_reads_as_today(tmp_path):
+    """A checkpoint saved before the recipe sections were partials (``scheduler.name``, an optimiser
+    without ``_target_``) and before some keys existed (``tracker``, ``loss.box_at``) loads: the missing
+    keys come from conf/model/base.yaml, the schedule named is today's partial of it."""
+    module = TrackerLitModule(TINY_NET)
+    old = {"net": TINY_NET, "variant": "cmc",
+           "optimizer": {"lr": 1e-3, "weight_decay": 1e-4, "backbone_lr_mult": 1.0,
+                         "backbone_prefixes": ["backbone."], "betas": [0.9, 0.999]},
+           "scheduler": {"name": "cosine", "drop_epoch": 240, "gamma": 0.1, "warmup_steps": 2,
+                         "min_lr_ratio": 0.05},
+           "loss": {"focal_weight": 1.0, "giou_weight": 2.0, "l1_weight": 5.0},
+           "ce": {"enabled": True, "start_epoch": 0, "warm_epochs": 0, "keep_ratio": 0.7},
+           "freeze": {"trainable": None}, "init_ckpt": None}
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": old,
+                "pytorch-lightning_version": "2.4.0"}, path)
+    loaded = TrackerLitModule.load_from_checkpoint(path, map_location="cpu")
+    assert loaded.hparams.optimizer["_target_"] == "torch.optim.AdamW"
+    assert loaded.hparams.optimizer["lr"] == 1e-3
+    assert loaded.hparams.scheduler == {"_target_": COSINE, "_partial_": True, "warmup_steps": 2,
+                                        "min_lr_ratio": 0.05}
+    assert loaded.hparams.tracker == {"size_lr": 1.0} and loaded.hparams.loss["box_at"] == "peak"
+    assert loaded.hparams.validation["protocol"] == "rgbt234"
+    assert _lrs(loaded, 1, "step")[0] == pytest.approx([5e-4, 5e-4])  # warm-up step 1 of 2, backbone x1
+    for name in ("step", "none"):
+        legacy = {**old, "scheduler": {"name": name, "drop_epoch": 2, "gamma": 0.5, "warmup_steps": 0,
+                                       "min_lr_ratio": 0.01}}
+        again = TrackerLitModule(**legacy)
+        step = {"_target_": STEP, "_partial_": True, "drop_epoch": 2, "gamma": 0.5}
+        assert again.hparams.scheduler == (step if name == "step" else None)
+
+
+def test_resume_matches_a_run_saved_before_the_recipe_keys_existed(tmp_path):
+    """``ckpt_path=last`` compares the saved run config with this run's after completing both from
+    conf/model/ (src.training.checkpoints): a run saved with the older spelling of the same recipe is
+    the same run; another recipe is not."""
+    from src.training import checkpoints as C
+
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["paths.output_dir=/tmp/x", "paths.work_dir=/tmp/x"])
+    config = C.run_config(cfg)
+    model = config["model"]
+    old_model = {k: v for k, v in model.items() if not k.startswith("_") or k == "_target_"}
+    old_model["optimizer"] = {k: v for k, v in model["optimizer"].items()
+                              if k in ("lr", "weight_decay", "backbone_lr_mult")}
+    old_model["scheduler"] = {"name": "step", "drop_epoch": model["scheduler"]["drop_epoch"],
+                              "gamma": model["scheduler"]["gamma"]}
+    old = {**config, "model": old_model}
+    path = tmp_path / "train" / "runs" / "old" / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": model["net"]}, C.RUN_CONFIG_KEY: old}, path)
+    assert C.find_last_checkpoint(tmp_path, "train", config) == path
+    other = {**old, "model": {**old_model, "scheduler": {**old_model["scheduler"], "drop_epoch": 99}}}
+    torch.save({"state_dict": {}, C.RUN_CONFIG_KEY: other}, path)
+    with pytest.raises(FileNotFoundError, match="model.scheduler.drop_epoch: 99"):
+        C.find_last_checkpoint(tmp_path, "train", config)
 
 
 def test_freeze_trains_only_fusion_and_head_from_single_modal_checkpoint(tmp_path, caplog):
@@ -276,7 +403,7 @@ def test_every_variant_starts_from_the_shipped_checkpoint(variant, caplog):
         cfg = compose("train", overrides=[f"+variant={variant}"])
     assert Path(cfg.model.init_ckpt) == SHIPPED
     with caplog.at_level(logging.WARNING):
-        module = TrackerLitModule(**{k: v for k, v in cfg.model.items() if k != "_target_"})
+        module = TrackerLitModule(**{k: v for k, v in cfg.model.items() if not k.startswith("_")})
     shipped = load_net_state(SHIPPED)
     own = module.net.state_dict()
     assert not set(shipped) - set(own)

@@ -17,10 +17,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.data import open_benchmark
-from src.data.processing import ImageReadError, check_same_size, read_image
+from src.data.processing import Augmentation, PairProcessing
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import INFRARED, VISIBLE, Sequence
-from src.data.transforms import Augmentation, Jitter, PairProcessing
+from src.data.transforms import ImageReadError, Jitter, check_same_size, read_image
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,14 @@ class EpochKeySampler(Sampler[int]):
     """Yields ``epoch * length + i`` for ``i < length``: fresh pairs every epoch, reproducible from
     the seed. ``epoch_fn`` gives the epoch being started (the fit loop's epoch counter, so a resumed
     run replays exactly the pairs an uninterrupted one would see); without it the epoch given to
-    ``set_epoch`` (Lightning calls it on samplers that have it), else a counter of ``__iter__``
-    calls. ``fixed=True`` always yields epoch 0's keys (validation)."""
+    ``set_epoch``, else a counter of ``__iter__`` calls. ``fixed=True`` always yields epoch 0's keys
+    (validation).
+
+    ``set_epoch`` alone is not enough under Lightning (2.6): its fit loop calls it on the loader's
+    sampler at each epoch start (``FitLoop.on_advance_start``), but the first iterator of every
+    ``fit`` (the resumed epoch's, too) is made earlier, in ``FitLoop.setup_data``, and with workers it
+    draws its first keys right then, before any ``set_epoch``. The resumed epoch would replay epoch 0.
+    """
 
     def __init__(self, length: int, epoch_fn=None, fixed: bool = False):
         self.length = int(length)

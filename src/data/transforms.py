@@ -1,20 +1,87 @@
-"""Training-pair processing: jitter, crop, augment, normalise, targets (OSTrack's STARK processing).
+"""Image primitives shared by training and tracking: reading frames, the one crop function, box
+jitter, normalisation. The training pairs are made from them in :mod:`src.data.processing`.
 
-Everything works in numpy/OpenCV on ``[H, W, 3]`` uint8 frames; the crop is the shared
-``src.data.processing.crop`` (the tracker's), taken with the same geometry for both modalities.
+The crop is OSTrack's ``sample_target`` geometry (a square of side ``ceil(sqrt(w*h) * factor)``
+centred on the box, zero padding outside the image, resized to ``output_size``), done as one
+affine warp so the tracker can reuse its output buffer every frame.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from src.data.processing import CropGeometry, crop, crop_geometry, normalize
-from src.utils.boxes import ltwh_to_cxcywh
+# ImageNet statistics (timm/MAE/OSTrack backbones are trained with them); thermal frames use
+# the same, as OSTrack-based RGB-T trackers (ViPT, BAT) do.
+MEAN = np.array(IMAGENET_DEFAULT_MEAN, dtype=np.float32)
+STD = np.array(IMAGENET_DEFAULT_STD, dtype=np.float32)
+
+
+class ImageReadError(RuntimeError):
+    pass
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a frame as ``[H, W, 3]`` uint8 RGB. Single-channel (thermal) frames are replicated
+    to three channels, so every downstream stage sees one layout.
+
+    Frames deeper than 8 bits (16-bit thermal PNG/TIFF, float TIFF) are read at full depth and
+    min-max normalised per frame to 0-255, as RGB-T trackers normalise raw thermal frames (OpenCV's
+    plain 8-bit read keeps only the high byte: a 7084-7728 scene becomes 27-30). A JPEG that stops
+    before its end-of-image marker (a truncated file, which the decoder would fill with grey) is an
+    ImageReadError, like a missing or unreadable file."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot read image ({error.strerror or error})") from None
+    if str(path).lower().endswith(JPEG_SUFFIXES) and not _ends_like_a_jpeg(data):
+        raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker; an interrupted copy?)")
+    # ANYDEPTH: 16-bit stays 16-bit; COLOR: 1-channel files come back as 3 equal channels
+    image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ImageReadError(f"{path}: cannot read image (missing, empty or corrupt file)")
+    if image.dtype != np.uint8:
+        image = _to_uint8(image)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _ends_like_a_jpeg(data: np.ndarray) -> bool:
+    """The file ends with JPEG's end-of-image marker ``FF D9`` (padding zeros after it allowed)."""
+    tail = data[-64:].tobytes().rstrip(b"\x00")
+    return tail.endswith(b"\xff\xd9")
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """Per-frame min-max normalisation of a deeper-than-8-bit frame to uint8 (a flat frame gives 0)."""
+    array = image.astype(np.float32)
+    finite = np.isfinite(array)
+    if not finite.any():
+        return np.zeros(image.shape, dtype=np.uint8)
+    low, high = float(array[finite].min()), float(array[finite].max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+    array = np.where(finite, (array - low) * scale, 0.0)
+    return np.clip(np.rint(array), 0, 255).astype(np.uint8)
+
+
+def check_same_size(images: dict[str, np.ndarray], paths: dict[str, str | Path]) -> None:
+    """One crop geometry serves every modality, so their frames must be registered: the same size.
+    ``images``/``paths``: modality -> frame and its file (the first modality is the reference)."""
+    (ref, image), *others = images.items()
+    for modality, other in others:
+        if other.shape[:2] != image.shape[:2]:
+            raise ImageReadError(
+                f"{paths[modality]}: {modality} frame is {other.shape[1]}x{other.shape[0]} but the {ref} "
+                f"frame {paths[ref]} is {image.shape[1]}x{image.shape[0]}: the modalities must be "
+                f"registered (the same size) to share one crop")
 
 
 @dataclass
@@ -35,159 +102,57 @@ class Jitter:
         return np.array([center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]])
 
 
-@dataclass
-class Augmentation:
-    """Photometric and geometric augmentation of a pair (OSTrack: grayscale 0.05, flip 0.5,
-    brightness jitter 0.2).
+@dataclass(frozen=True)
+class CropGeometry:
+    """Maps between image and crop pixels: ``crop = (image - (x0, y0)) * scale``."""
 
-    hflip: probability of flipping template and search crops of both modalities together.
-    brightness: each crop's pixels are multiplied by a factor drawn from ``[1 - b, 1 + b]``.
-    grayscale: probability of turning the visible crops (template and search together) grey.
-    """
+    x0: float
+    y0: float
+    scale: float
+    size: int
 
-    hflip: float = 0.5
-    brightness: float = 0.2
-    grayscale: float = 0.05
+    def box_to_crop(self, box_ltwh: np.ndarray) -> np.ndarray:
+        box = np.asarray(box_ltwh, dtype=np.float64)
+        return np.array([(box[0] - self.x0) * self.scale, (box[1] - self.y0) * self.scale,
+                         box[2] * self.scale, box[3] * self.scale])
+
+    def box_to_image(self, box_ltwh: np.ndarray) -> np.ndarray:
+        box = np.asarray(box_ltwh, dtype=np.float64)
+        return np.array([box[0] / self.scale + self.x0, box[1] / self.scale + self.y0,
+                         box[2] / self.scale, box[3] / self.scale])
 
 
-CENTER_CELLS = ("round", "floor")
+def crop_geometry(box_ltwh: np.ndarray, factor: float, output_size: int) -> CropGeometry:
+    """Geometry of the square crop of side ``ceil(sqrt(w*h) * factor)`` centred on ``box_ltwh``."""
+    x, y, w, h = (float(v) for v in box_ltwh)
+    crop_size = math.ceil(math.sqrt(max(w * h, 0.0)) * factor)
+    if crop_size < 1:
+        raise ValueError(f"box {box_ltwh} is too small to crop around")
+    x0 = round(x + 0.5 * w - crop_size * 0.5)
+    y0 = round(y + 0.5 * h - crop_size * 0.5)
+    return CropGeometry(float(x0), float(y0), output_size / crop_size, output_size)
 
 
-def heatmap(box_cxcywh: np.ndarray, size: int, min_overlap: float = 0.7,
-            center_cell: str = "round") -> np.ndarray:
-    """``[size, size]`` float32 Gaussian target at a normalised ``cxcywh`` box.
-
-    ``center_cell``: which cell is the centre's. ``round``: ``round(c * size)``, OSTrack's (the cell
-    whose top-left corner is nearest the centre); ``floor``: ``floor(c * size)``, the cell whose patch
-    holds the centre. Either way the box decodes as ``(cell + offset) / size``: the offset the network
-    learns is in [-0.5, 0.5) or [0, 1). On a coarse grid a patch-token network finds the patch holding
-    the centre; with ``round`` half of its labels sit one cell off that patch (BENCHMARKS.md).
-
-    OSTrack's ``generate_heatmap`` (CenterNet's): centre cell ``round(c * size)``, radius from
-    CornerNet's ``gaussian_radius`` at ``min_overlap`` (OSTrack keeps that formula's known slip),
-    truncated to an int, sigma = diameter / 6.
-    """
-    cx, cy, w, h = (float(v) * size for v in box_cxcywh)
-    radius = max(0, int(gaussian_radius(w, h, min_overlap)))
-    out = np.zeros((size, size), np.float32)
-    if center_cell not in CENTER_CELLS:
-        raise ValueError(f"heatmap center_cell must be one of {CENTER_CELLS}, got {center_cell!r}")
-    if center_cell == "round":
-        x, y = int(round(cx)), int(round(cy))
-    else:  # a centre on the crop's far edge belongs to the last patch
-        x, y = min(math.floor(cx), size - 1), min(math.floor(cy), size - 1)
-    sigma = (2 * radius + 1) / 6
-    ys, xs = np.ogrid[-radius : radius + 1, -radius : radius + 1]
-    gauss = np.exp(-(xs * xs + ys * ys) / (2 * sigma * sigma)).astype(np.float32)
-    gauss[gauss < np.finfo(np.float32).eps * gauss.max()] = 0
-    left, right = min(x, radius), min(size - x, radius + 1)
-    top, bottom = min(y, radius), min(size - y, radius + 1)
-    if left + right > 0 and top + bottom > 0 and 0 <= x < size + radius and 0 <= y < size + radius:
-        patch = gauss[radius - top : radius + bottom, radius - left : radius + right]
-        if patch.size:
-            out[y - top : y + bottom, x - left : x + right] = patch
+def crop(image: np.ndarray, geometry: CropGeometry, out: np.ndarray | None = None) -> np.ndarray:
+    """Cut ``geometry``'s square out of ``image`` (``[H, W, C]`` or ``[H, W]``), zero-padded where
+    it leaves the image, resized to ``geometry.size``. Pass ``out`` to reuse a buffer."""
+    s = geometry.scale
+    matrix = np.array([[s, 0.0, -geometry.x0 * s], [0.0, s, -geometry.y0 * s]], dtype=np.float64)
+    size = (geometry.size, geometry.size)
+    if out is None:
+        return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    cv2.warpAffine(image, matrix, size, dst=out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return out
 
 
-def gaussian_radius(width: float, height: float, min_overlap: float = 0.7) -> float:
-    """CenterNet/OSTrack's radius (the three quadratic roots, smallest wins)."""
-    b1 = height + width
-    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
-    r1 = (b1 + math.sqrt(max(b1**2 - 4 * c1, 0))) / 2
-    b2 = 2 * (height + width)
-    c2 = (1 - min_overlap) * width * height
-    r2 = (b2 + math.sqrt(max(b2**2 - 16 * c2, 0))) / 2
-    a3 = 4 * min_overlap
-    b3 = -2 * min_overlap * (height + width)
-    c3 = (min_overlap - 1) * width * height
-    r3 = (b3 + math.sqrt(max(b3**2 - 4 * a3 * c3, 0))) / 2
-    return min(r1, r2, r3)
+def sample_target(image: np.ndarray, box_ltwh: np.ndarray, factor: float, output_size: int,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, CropGeometry]:
+    """The crop OSTrack calls ``sample_target``: geometry from the box, then the crop."""
+    geometry = crop_geometry(box_ltwh, factor, output_size)
+    return crop(image, geometry, out), geometry
 
 
-@dataclass
-class PairProcessing:
-    """Turns frames + boxes of a template and a search frame into one training sample.
-
-    Crops: template at ``template_factor`` around its (lightly) jittered box, search at
-    ``search_factor`` around its jittered box; the geometry comes from the visible box and is
-    applied to every modality. Boxes in the output are the visible ground truth in crop
-    coordinates, normalised ``cxcywh``.
-    """
-
-    template_size: int = 128
-    search_size: int = 256
-    template_factor: float = 2.0
-    search_factor: float = 4.0
-    template_jitter: Jitter = field(default_factory=Jitter)
-    search_jitter: Jitter = field(default_factory=lambda: Jitter(3.0, 0.25))
-    augmentation: Augmentation = field(default_factory=Augmentation)
-    heatmap_stride: int = 16
-    heatmap_cell: str = "round"
-    min_box_fraction: float = 0.5  # of the target that must stay inside the search crop
-
-    def geometry(
-        self, box: np.ndarray, factor: float, size: int, jitter: Jitter, rng: np.random.Generator
-    ) -> CropGeometry | None:
-        jittered = jitter(box, rng)
-        if not (jittered[2] > 0 and jittered[3] > 0):
-            return None
-        return crop_geometry(jittered, factor, size)
-
-    def crop_box(self, geometry: CropGeometry, box: np.ndarray) -> np.ndarray | None:
-        """The box in crop pixels clipped to the crop, or None when too little of it is inside."""
-        b = geometry.box_to_crop(box)
-        x1, y1 = max(b[0], 0.0), max(b[1], 0.0)
-        x2, y2 = min(b[0] + b[2], geometry.size), min(b[1] + b[3], geometry.size)
-        if x2 - x1 < 1 or y2 - y1 < 1 or (x2 - x1) * (y2 - y1) < self.min_box_fraction * b[2] * b[3]:
-            return None
-        return np.array([x1, y1, x2 - x1, y2 - y1])
-
-    def __call__(
-        self,
-        template: dict[str, np.ndarray],
-        template_box: np.ndarray,
-        search: dict[str, np.ndarray],
-        search_box: np.ndarray,
-        rng: np.random.Generator,
-    ) -> dict[str, torch.Tensor] | None:
-        """``template``/``search``: modality -> ``[H, W, 3]`` uint8. Boxes: visible ``ltwh``.
-        Returns None when the jittered search crop lost the target (the caller redraws)."""
-        z_geo = self.geometry(
-            template_box, self.template_factor, self.template_size, self.template_jitter, rng
-        )
-        x_geo = self.geometry(search_box, self.search_factor, self.search_size, self.search_jitter, rng)
-        if z_geo is None or x_geo is None:
-            return None
-        z_box = self.crop_box(z_geo, template_box)
-        x_box = self.crop_box(x_geo, search_box)
-        if z_box is None or x_box is None:
-            return None
-        z_crops = {m: crop(image, z_geo) for m, image in template.items()}
-        x_crops = {m: crop(image, x_geo) for m, image in search.items()}
-
-        aug = self.augmentation
-        if aug.grayscale > 0 and rng.random() < aug.grayscale and "visible" in z_crops:
-            for crops in (z_crops, x_crops):
-                grey = cv2.cvtColor(crops["visible"], cv2.COLOR_RGB2GRAY)
-                crops["visible"] = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
-        if aug.hflip > 0 and rng.random() < aug.hflip:
-            for crops in (z_crops, x_crops):
-                for m in crops:
-                    crops[m] = np.ascontiguousarray(crops[m][:, ::-1])
-            z_box = np.array([self.template_size - z_box[0] - z_box[2], z_box[1], z_box[2], z_box[3]])
-            x_box = np.array([self.search_size - x_box[0] - x_box[2], x_box[1], x_box[2], x_box[3]])
-        if aug.brightness > 0:
-            for crops in (z_crops, x_crops):
-                for m in crops:
-                    factor = rng.uniform(1 - aug.brightness, 1 + aug.brightness)
-                    crops[m] = cv2.convertScaleAbs(crops[m], alpha=factor)
-
-        z_norm = ltwh_to_cxcywh(z_box) / self.template_size
-        x_norm = ltwh_to_cxcywh(x_box) / self.search_size
-        sample = {f"template_{m}": normalize(c) for m, c in z_crops.items()}
-        sample.update({f"search_{m}": normalize(c) for m, c in x_crops.items()})
-        sample["template_box"] = torch.from_numpy(z_norm.astype(np.float32))
-        sample["search_box"] = torch.from_numpy(x_norm.astype(np.float32))
-        sample["heatmap"] = torch.from_numpy(heatmap(x_norm, self.search_size // self.heatmap_stride,
-                                                     center_cell=self.heatmap_cell))
-        return sample
+def normalize(crop_rgb: np.ndarray) -> torch.Tensor:
+    """``[H, W, 3]`` uint8 -> ``[3, H, W]`` float32, ImageNet-normalised."""
+    array = (crop_rgb.astype(np.float32) / 255.0 - MEAN) / STD
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

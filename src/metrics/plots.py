@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from src.metrics import functional as F
+from src.metrics import functional as MF
 
 # score shown in the legend, by curve: the first of these keys found in metrics["metrics"]
 _SCORE_KEYS = {"precision": ("MPR", "PR"), "success": ("MSR", "SR", "AO"), "norm_precision": ("NPR",)}
 _DEFAULT_THRESHOLDS = {
-    "precision": F.PRECISION_PX,
-    "success": F.SUCCESS_IOU,
-    "norm_precision": F.PRECISION_NORM,
+    "precision": MF.PRECISION_PX,
+    "success": MF.SUCCESS_IOU,
+    "norm_precision": MF.PRECISION_NORM,
 }
 _LABELS = {
     "precision": ("Location error threshold (px)", "Precision", "Precision plot"),

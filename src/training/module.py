@@ -7,10 +7,9 @@ network with ``torch.load(ckpt, weights_only=True)["hyper_parameters"]["net"]``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping
-from copy import deepcopy
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,56 +17,16 @@ import torch
 from lightning.pytorch import LightningModule
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from src.conf import complete_section
 from src.training.objective import TrackingObjective
-from src.training.schedules import ce_keep_ratio, cosine_factor
+from src.training.schedules import ce_keep_ratio
 
 log = logging.getLogger(__name__)
 
-# Defaults follow OSTrack's vitb_256_mae_ce_32x4_ep300 recipe; conf/model/*.yaml override them.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "optimizer": {
-        "lr": 4e-4,
-        "weight_decay": 1e-4,
-        "backbone_lr_mult": 0.1,
-        # parameter-name prefixes (inside the network) that get the backbone multiplier
-        "backbone_prefixes": ["backbone."],
-        "betas": [0.9, 0.999],
-    },
-    "scheduler": {
-        "name": "step",      # step (OSTrack's) | cosine (per step, after a linear warm-up) | none
-        "drop_epoch": 240,   # step: OSTrack's LR_DROP_EPOCH
-        "gamma": 0.1,        # step: the factor at drop_epoch
-        "warmup_steps": 0,   # cosine: linear warm-up from lr / warmup_steps to lr over these steps
-        "min_lr_ratio": 0.01,  # cosine: the last step's lr, as a fraction of lr
-    },
-    # center_cell: the heatmap's centre cell, round (OSTrack) or floor (the patch holding the centre);
-    # the data pipeline draws the labels with it (src.train.build_datamodule)
-    "loss": {"focal_weight": 1.0, "giou_weight": 2.0, "l1_weight": 5.0, "box_at": "peak",
-             "center_cell": "round"},
-    "ce": {
-        "enabled": True,
-        "start_epoch": 20,   # OSTrack: CE_START_EPOCH
-        "warm_epochs": 80,   # OSTrack: CE_WARM_EPOCH
-        "keep_ratio": 0.7,   # OSTrack: CE_KEEP_RATIO (one value for every CE layer)
-    },
-    "freeze": {
-        # null: train everything. A list of name prefixes: train only those (adapter-style, as
-        # ViPT / BAT: fusion blocks and head on top of a frozen single-modal tracker).
-        "trainable": None,
-    },
-    # how this network is tracked (OSTrackTracker's settings that depend on the network); stored in the
-    # checkpoint, so validation, the end-of-run test and src.evaluate all track it the same way
-    "tracker": {
-        "size_lr": 1.0,           # OSTrack: the predicted size as it is (see OSTrackTracker)
-    },
-    "validation": {
-        "track": True,            # track the validation sequences and log val/MPR, val/MSR
-        "split": "val",
-        "protocol": "rgbt234",
-        "max_sequences": None,    # track only the first N validation sequences
-        "max_frames": None,       # and only their first N frames
-    },
-}
+# The sections' defaults live in conf/model/base.yaml (OSTrack's vitb_256_mae_ce_32x4_ep300 recipe); a
+# section given in part (a test's, an older checkpoint's) is completed from it (src.conf.complete_section).
+# ``scheduler`` is the one whose None means something (no schedule): not given, it is the YAML default.
+_YAML_DEFAULT: Any = "<conf/model/base.yaml>"
 
 
 def _plain(value: Any) -> Any:
@@ -79,16 +38,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _merge(section: str, given: Mapping | None) -> dict[str, Any]:
-    """Defaults of ``section`` updated with ``given``; an unknown key is an error (typos)."""
-    merged = deepcopy(DEFAULTS[section])
-    for key, value in (_plain(given) or {}).items():
-        if key not in merged:
-            raise KeyError(f"model.{section}.{key}: unknown key (known: {', '.join(sorted(merged))})")
-        merged[key] = value
-    return merged
 
 
 def load_net_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -107,8 +56,15 @@ class TrackerLitModule(LightningModule):
     """Trains ``TrackerNet`` (src/models) with OSTrack's objective.
 
     Args:
-        net: the network config (``model.net``: sizes, variant, backbone, fusion, head).
-        optimizer, scheduler, loss, ce, freeze, validation, tracker: recipe sections; see ``DEFAULTS``.
+        net: the network config (``model.net``: sizes, variant, backbone, fusion, head); stored as given,
+            completed by ``build_network`` from conf/model/net/base.yaml.
+        optimizer, scheduler, loss, ce, freeze, validation, tracker: recipe sections (conf/model/base.yaml,
+            where they are explained; src.conf types them). A section not given, or given in part, is
+            completed from conf/model/base.yaml; an unknown key or a value of the wrong type is a
+            ``src.conf.ConfigError`` naming it. ``optimizer`` is a partial of the optimiser (``_target_``,
+            ``_partial_: true``) plus ``backbone_lr_mult`` and ``backbone_prefixes``, which build the
+            parameter groups; ``scheduler`` a partial of a schedule factory (src/training/schedules.py,
+            conf/model/scheduler/), or None for none. The stored hyperparameters are the completed sections.
         init_ckpt: optional checkpoint whose network weights initialise ``net`` (OSTrack's, MAE's, one
             of our runs or exported weights; src/models/pretrained.py). The load report is kept as
             ``init_report`` (training writes it to ``init_ckpt_report.json``).
@@ -117,8 +73,9 @@ class TrackerLitModule(LightningModule):
         variant: stored for readers of the checkpoint; taken from ``net["variant"]``.
     """
 
-    def __init__(self, net: Mapping, optimizer: Mapping | None = None, scheduler: Mapping | None = None,
-                 loss: Mapping | None = None, ce: Mapping | None = None, freeze: Mapping | None = None,
+    def __init__(self, net: Mapping, optimizer: Mapping | None = None,
+                 scheduler: Mapping | None = _YAML_DEFAULT, loss: Mapping | None = None,
+                 ce: Mapping | None = None, freeze: Mapping | None = None,
                  validation: Mapping | None = None, tracker: Mapping | None = None,
                  init_ckpt: str | None = None, init_ckpt_allow_missing_head: bool = False,
                  variant: str | None = None):
@@ -127,13 +84,14 @@ class TrackerLitModule(LightningModule):
         self.save_hyperparameters({
             "net": net,
             "variant": net.get("variant", variant),
-            "optimizer": _merge("optimizer", optimizer),
-            "scheduler": _merge("scheduler", scheduler),
-            "loss": _merge("loss", loss),
-            "ce": _merge("ce", ce),
-            "freeze": _merge("freeze", freeze),
-            "validation": _merge("validation", validation),
-            "tracker": _merge("tracker", tracker),
+            "optimizer": complete_section("optimizer", _plain(optimizer)),
+            "scheduler": complete_section("scheduler",
+                                          {} if scheduler is _YAML_DEFAULT else _plain(scheduler)),
+            "loss": complete_section("loss", _plain(loss)),
+            "ce": complete_section("ce", _plain(ce)),
+            "freeze": complete_section("freeze", _plain(freeze)),
+            "validation": complete_section("validation", _plain(validation)),
+            "tracker": complete_section("tracker", _plain(tracker)),
             "init_ckpt": None if init_ckpt is None else str(init_ckpt),
             "init_ckpt_allow_missing_head": bool(init_ckpt_allow_missing_head),
         })
@@ -182,6 +140,15 @@ class TrackerLitModule(LightningModule):
             epoch += batch_idx / self.trainer.num_training_batches
         return ce_keep_ratio(epoch, ce["start_epoch"], ce["warm_epochs"], ce["keep_ratio"])
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming a run saved before the head's blocks were timm ConvNormAct and the fusion
+        feed-forward timm Mlp: its ``net.*`` tensors renamed to today's layout."""
+        from src.models.pretrained import current_name
+
+        checkpoint["state_dict"] = {
+            f"net.{current_name(k[len('net.'):])}" if k.startswith("net.") else k: v
+            for k, v in checkpoint["state_dict"].items()}
+
     def forward(self, batch: Mapping[str, torch.Tensor], keep_ratio: float | None = None) -> dict:
         """Network outputs for a training batch (see docs/ARCHITECTURE.md, "Training batch")."""
         return self.net(batch["template_visible"], batch["search_visible"],
@@ -229,30 +196,31 @@ class TrackerLitModule(LightningModule):
 
     # ------------------------------------------------------------------ optimiser
     def configure_optimizers(self):
-        opt = self.hparams.optimizer
-        prefixes = tuple(opt["backbone_prefixes"])
+        """The optimiser partial (``model.optimizer``) called with two parameter groups: the network's
+        parameters under ``backbone_prefixes`` at ``lr x backbone_lr_mult``, the others at ``lr`` (frozen
+        ones left out); and the schedule partial (``model.scheduler``) called with the optimiser."""
+        from hydra.utils import instantiate
+
+        opt = dict(self.hparams.optimizer)
+        mult, prefixes = opt.pop("backbone_lr_mult"), tuple(opt.pop("backbone_prefixes"))
         groups: dict[str, list[torch.nn.Parameter]] = {"backbone": [], "other": []}
         for name, param in self.net.named_parameters():
             if param.requires_grad:
                 groups["backbone" if name.startswith(prefixes) else "other"].append(param)
         param_groups = [
             {"params": groups["other"], "lr": opt["lr"], "name": "head_fusion"},
-            {"params": groups["backbone"], "lr": opt["lr"] * opt["backbone_lr_mult"], "name": "backbone"},
+            {"params": groups["backbone"], "lr": opt["lr"] * mult, "name": "backbone"},
         ]
         param_groups = [g for g in param_groups if g["params"]]
-        optimizer = torch.optim.AdamW(param_groups, lr=opt["lr"], weight_decay=opt["weight_decay"],
-                                      betas=tuple(opt["betas"]))
-        sched = self.hparams.scheduler
-        if sched["name"] == "none":
+        optimizer = instantiate(opt, _convert_="all")(param_groups)
+        if self.hparams.scheduler is None:
             return optimizer
-        if sched["name"] == "cosine":
+        schedule = instantiate(dict(self.hparams.scheduler), _convert_="all")
+        kwargs = {}
+        if "total_steps" in inspect.signature(schedule).parameters:  # e.g. the cosine schedule
             total = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
-            factor = partial(cosine_factor, warmup=int(sched["warmup_steps"]), total=int(total),
-                             floor=float(sched["min_lr_ratio"]))
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        if sched["name"] != "step":
-            raise ValueError(f"model.scheduler.name={sched['name']!r}: expected 'step', 'cosine' or 'none'")
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, int(sched["drop_epoch"])),
-                                                    gamma=sched["gamma"])
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+            kwargs["total_steps"] = int(total)
+        scheduler = schedule(optimizer, **kwargs)
+        if not isinstance(scheduler, Mapping):  # a bare torch scheduler: Lightning's default, per epoch
+            scheduler = {"scheduler": scheduler, "interval": "epoch"}
+        return {"optimizer": optimizer, "lr_scheduler": dict(scheduler)}

@@ -103,14 +103,14 @@ class TrackingObjective(torch.nn.Module):
       cells) the score peak often lands one cell off the labelled cell; trained there too, the box
       read at such a peak is still the target's.
     The logged ``iou`` is always that of ``pred_boxes`` (the box tracking uses). ``center_cell`` is the
-    label convention of the batches' heatmaps (``src.data.transforms.heatmap``), recorded here because
+    label convention of the batches' heatmaps (``src.data.processing.heatmap``), recorded here because
     it belongs to the objective; the data pipeline applies it.
     """
 
     def __init__(self, focal_weight: float = 1.0, giou_weight: float = 2.0, l1_weight: float = 5.0,
                  box_at: str = "peak", center_cell: str = "round"):
         super().__init__()
-        from src.data.transforms import CENTER_CELLS
+        from src.data.processing import CENTER_CELLS
 
         if center_cell not in CENTER_CELLS:
             raise ValueError(f"loss.center_cell must be one of {CENTER_CELLS}, got {center_cell!r}")

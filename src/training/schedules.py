@@ -1,8 +1,18 @@
-"""Training-time schedules: the CE keep ratio and the cosine learning-rate factor."""
+"""Training-time schedules: the CE keep ratio and the learning-rate schedules.
+
+The learning-rate schedules are factories that conf/model/scheduler/*.yaml make partials of
+(``_target_`` + ``_partial_: true``); TrackerLitModule.configure_optimizers calls the partial with the
+optimiser (and ``total_steps``, the run's optimiser steps, when the factory takes it). Each returns
+Lightning's lr-scheduler config: the scheduler and the ``interval`` it is stepped at.
+"""
 
 from __future__ import annotations
 
 import math
+from functools import partial
+from typing import Any
+
+import torch
 
 
 def ce_keep_ratio(epoch: float, start_epoch: float, warm_epochs: float, target: float) -> float:
@@ -30,3 +40,19 @@ def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
     span = max(1, total - warmup - 1)
     progress = min(1.0, (step - warmup) / span)
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def step_schedule(optimizer: torch.optim.Optimizer, drop_epoch: int, gamma: float) -> dict[str, Any]:
+    """OSTrack's step decay: the lr times ``gamma`` every ``drop_epoch`` epochs (at least 1), stepped per
+    epoch (conf/model/scheduler/step.yaml)."""
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, int(drop_epoch)), gamma=gamma)
+    return {"scheduler": scheduler, "interval": "epoch"}
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                    min_lr_ratio: float) -> dict[str, Any]:
+    """:func:`cosine_factor` over the run's ``total_steps`` optimiser steps, stepped per step
+    (conf/model/scheduler/cosine.yaml)."""
+    factor = partial(cosine_factor, warmup=int(warmup_steps), total=int(total_steps),
+                     floor=float(min_lr_ratio))
+    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "interval": "step"}

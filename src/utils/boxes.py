@@ -7,13 +7,15 @@ Formats (all float, pixel units unless a function says otherwise):
 
 Benchmark-specific pixel conventions (OTB's ``+1`` widths, GTOT's corners) live in the
 metrics' protocol code, not here. Every function works on numpy arrays and torch tensors
-of shape ``[..., 4]``.
+of shape ``[..., 4]``; tensors go through ``torchvision.ops.box_convert`` (``xywh`` is its name for
+``ltwh``) where its arithmetic is this module's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torchvision.ops import box_convert
 
 Array = np.ndarray | torch.Tensor
 
@@ -25,11 +27,15 @@ def _stack(parts: list, like: Array) -> Array:
 
 
 def ltwh_to_xyxy(box: Array) -> Array:
+    if isinstance(box, torch.Tensor):
+        return box_convert(box, "xywh", "xyxy")
     x, y, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([x, y, x + w, y + h], box)
 
 
 def xyxy_to_ltwh(box: Array) -> Array:
+    if isinstance(box, torch.Tensor):
+        return box_convert(box, "xyxy", "xywh")
     x1, y1, x2, y2 = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([x1, y1, x2 - x1, y2 - y1], box)
 
@@ -44,21 +50,27 @@ def polygon_to_ltwh(polygon: np.ndarray) -> np.ndarray:
 
 
 def ltwh_to_cxcywh(box: Array) -> Array:
+    # not box_convert: it goes through xyxy, cx = (x + (x + w)) / 2, which rounds differently
     x, y, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([x + w / 2, y + h / 2, w, h], box)
 
 
 def cxcywh_to_ltwh(box: Array) -> Array:
+    # not box_convert: it goes through xyxy, w = (cx + w/2) - (cx - w/2), which rounds differently
     cx, cy, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([cx - w / 2, cy - h / 2, w, h], box)
 
 
 def cxcywh_to_xyxy(box: Array) -> Array:
+    if isinstance(box, torch.Tensor):
+        return box_convert(box, "cxcywh", "xyxy")
     cx, cy, w, h = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], box)
 
 
 def xyxy_to_cxcywh(box: Array) -> Array:
+    if isinstance(box, torch.Tensor):
+        return box_convert(box, "xyxy", "cxcywh")
     x1, y1, x2, y2 = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
     return _stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], box)
 

@@ -1,5 +1,5 @@
 """Frames in and out for the demo: read a video file or a frame folder, draw boxes, write an MP4 and a
-small GIF preview. Frames are ``[H, W, 3]`` uint8 RGB everywhere (as :func:`src.data.processing.read_image`
+small GIF preview. Frames are ``[H, W, 3]`` uint8 RGB everywhere (as :func:`src.data.transforms.read_image`
 returns them); OpenCV's BGR stays inside this module."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from src.data.processing import read_image
+from src.data.transforms import read_image
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
-# RGB colours: the prediction green, the ground truth white (the README's legend)
+# RGB colours: the prediction green, the ground truth white (the legend in docs/evaluation.md)
 PREDICTION = (40, 230, 40)
 GROUND_TRUTH = (255, 255, 255)
 

@@ -202,7 +202,7 @@ def check_frame_count(frames: list[Path] | None, count: int, annotation: Path, f
 def check_images(frames: Iterable[Path]) -> None:
     """Decode every image as training and tracking will (``read_image``: truncated JPEGs included); an
     unreadable one is an AnnotationError."""
-    from src.data.processing import ImageReadError, read_image
+    from src.data.transforms import ImageReadError, read_image
 
     for path in frames:
         try:

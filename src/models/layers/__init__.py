@@ -15,14 +15,14 @@ from src.models.layers.fusion import (
     CMCBlock1,
     CustomCrossModalAttention,
     GateLayer,
+    LearnedPositionTable,
     ModalSpecificLayer,
-    RelativePositionEncoding,
 )
 from src.models.layers.head import CenterPredictor
 
 __all__ = [
     "TEMPLATE_MASK_MODES", "Attention", "CEBStage", "CEBlock", "CMCBlock", "CMCBlock1", "CenterPredictor",
-    "CustomCrossModalAttention", "GateLayer", "ModalSpecificLayer", "RelativePositionEncoding",
+    "CustomCrossModalAttention", "GateLayer", "LearnedPositionTable", "ModalSpecificLayer",
     "candidate_elimination", "recover_tokens", "template_center_index",
     "template_mask_from_box",
 ]

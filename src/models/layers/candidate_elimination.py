@@ -14,6 +14,7 @@ import math
 import torch
 from timm.layers import DropPath, Mlp
 from torch import nn
+from torchvision.ops import box_convert
 
 from src.models.layers.attention import Attention
 
@@ -61,7 +62,8 @@ def template_mask_from_box(template_box: torch.Tensor | None, grid: int, mode: s
         mask[:, c, c] = True
         return mask.flatten(1)
     box = template_box.detach().float()
-    cx, cy, w, h = box.unbind(-1)
+    cx, cy = box[:, 0], box[:, 1]
+    x1, y1, x2, y2 = box_convert(box, "cxcywh", "xyxy").unbind(-1)
     # the patch holding the box centre, clamped onto the grid; a centre exactly on a patch border
     # goes to the lower patch, so a centred box picks the centre token
     col = ((cx * grid).ceil().long() - 1).clamp(0, grid - 1)
@@ -69,8 +71,8 @@ def template_mask_from_box(template_box: torch.Tensor | None, grid: int, mode: s
     center = torch.zeros(box.shape[0], grid, grid, dtype=torch.bool, device=box.device)
     center[torch.arange(box.shape[0], device=box.device), row, col] = True
     centres = (torch.arange(grid, device=box.device, dtype=box.dtype) + 0.5) / grid  # patch centres
-    inside_x = (centres[None] >= (cx - w / 2)[:, None]) & (centres[None] <= (cx + w / 2)[:, None])
-    inside_y = (centres[None] >= (cy - h / 2)[:, None]) & (centres[None] <= (cy + h / 2)[:, None])
+    inside_x = (centres[None] >= x1[:, None]) & (centres[None] <= x2[:, None])
+    inside_y = (centres[None] >= y1[:, None]) & (centres[None] <= y2[:, None])
     mask = inside_y[:, :, None] & inside_x[:, None, :]  # [B, G_z(rows), G_z(cols)]
     mask = mask | center  # never empty
     return mask.flatten(1)
@@ -141,6 +143,8 @@ def recover_tokens(search_tokens: torch.Tensor, global_index: torch.Tensor, leng
 
 class CEBlock(nn.Module):
     """Pre-norm ViT block with candidate elimination between attention and MLP.
+
+    The name is the seed paper's (and OSTrack's, ``lib/models/layers/attn_blocks.py``).
 
     ``keep_ratio_search == 1`` makes it a plain ViT block (and lets attention use the fused
     kernel). Parameter names match timm's ``Block`` (``norm1``, ``attn``, ``norm2``, ``mlp``).

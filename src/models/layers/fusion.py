@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from timm.layers import Mlp
 from torch import nn
 
 from src.models.layers.candidate_elimination import CEBlock
 
 
-def _feed_forward(dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(dim, dim * 4), nn.GELU(), nn.Linear(dim * 4, dim))
+def _feed_forward(dim: int) -> Mlp:
+    """``Linear(C, 4C) -> GELU -> Linear(4C, C)`` (tensors ``fc1.*``, ``fc2.*``; older checkpoints'
+    ``0.*`` / ``2.*`` are renamed on reading, src/models/pretrained.py)."""
+    return Mlp(dim, hidden_features=dim * 4, act_layer=nn.GELU)
 
 
 class CMCBlock(nn.Module):
     """Cross-modal compensation: infrared tokens (query) attend to visible tokens (key/value).
+
+    The name (CMC: cross-modal compensation) is the seed paper's.
 
     ``out = LayerNorm(visible + FFN(MHA(q=W_q infrared, k=v=W_kv visible)))``. The seed builds
     ``nn.MultiheadAttention`` without ``batch_first=True`` and feeds it ``[B, N, C]``, which
@@ -68,8 +73,10 @@ class ModalSpecificLayer(nn.Module):
         return self.norm(self.linear(x))
 
 
-class RelativePositionEncoding(nn.Module):
-    """A learned vector per sequence position, ``[max_len, C]``; ``forward(N)`` gives the first N."""
+class LearnedPositionTable(nn.Module):
+    """A learned vector per absolute sequence position, ``[max_len, C]``; ``forward(N)`` gives the first
+    N. The seed names it a relative position encoding (``relative_pos_encoding``, the attribute that holds
+    it, kept for the checkpoint keys); it is a table of absolute positions."""
 
     def __init__(self, dim: int, max_len: int = 500) -> None:
         super().__init__()
@@ -80,7 +87,7 @@ class RelativePositionEncoding(nn.Module):
     def forward(self, length: int) -> torch.Tensor:
         if length > self.max_len:
             raise ValueError(
-                f"RelativePositionEncoding: sequence length {length} exceeds max_len {self.max_len}; "
+                f"LearnedPositionTable: sequence length {length} exceeds max_len {self.max_len}; "
                 f"raise model.net.fusion.max_len to at least {length}")
         return self.pos_embedding[:length]
 
@@ -107,7 +114,8 @@ class CustomCrossModalAttention(nn.Module):
         self.query_proj = ModalSpecificLayer(dim)
         self.key_proj = ModalSpecificLayer(dim)
         self.value_proj = ModalSpecificLayer(dim)
-        self.relative_pos_encoding = RelativePositionEncoding(dim, max_len=max_len)
+        # the seed's attribute name, kept: it names the tensor in checkpoints
+        self.relative_pos_encoding = LearnedPositionTable(dim, max_len=max_len)
         self.attn_dropout = nn.Dropout(attn_drop)
         self.proj = nn.Linear(dim, dim)
         self.norm = nn.LayerNorm(dim)
@@ -135,7 +143,9 @@ class CustomCrossModalAttention(nn.Module):
 
 
 class CMCBlock1(nn.Module):
-    """CMC with the custom attention: ``LayerNorm(visible + FFN(CustomCrossModalAttention(v, ir)))``."""
+    """CMC with the custom attention: ``LayerNorm(visible + FFN(CustomCrossModalAttention(v, ir)))``.
+
+    The name is the seed paper's."""
 
     def __init__(self, dim: int, num_heads: int, max_len: int = 500, attn_drop: float = 0.1) -> None:
         super().__init__()

@@ -18,15 +18,13 @@ from torch import nn
 SCORE_PRIOR_BIAS = -2.19
 
 
-def conv_bn_relu(in_planes: int, out_planes: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_planes, out_planes, kernel_size=3, padding=1),
-                         nn.BatchNorm2d(out_planes), nn.ReLU(inplace=True))
-
-
 def _tower(in_planes: int, channels: int, out_planes: int) -> nn.Sequential:
-    # OSTrack halves the width three times: C -> ch -> ch/2 -> ch/4 -> ch/8 -> out
+    # OSTrack halves the width three times: C -> ch -> ch/2 -> ch/4 -> ch/8 -> out. Each of the four
+    # 3x3 blocks is OSTrack's Conv2d(bias) + BatchNorm2d + ReLU, as timm's ConvNormAct (tensors
+    # ``conv.*`` and ``bn.*``; OSTrack's and older checkpoints' ``0.*`` / ``1.*`` are renamed on reading,
+    # src/models/pretrained.py)
     widths = [in_planes, channels, channels // 2, channels // 4, channels // 8]
-    layers = [conv_bn_relu(a, b) for a, b in zip(widths[:-1], widths[1:])]
+    layers = [ConvNormAct(a, b, kernel_size=3, bias=True) for a, b in zip(widths[:-1], widths[1:])]
     layers.append(nn.Conv2d(widths[-1], out_planes, kernel_size=1))
     return nn.Sequential(*layers)
 

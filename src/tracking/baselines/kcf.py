@@ -24,7 +24,7 @@ from collections.abc import Sequence as SequenceABC
 
 import numpy as np
 
-from src.data.processing import CropGeometry, crop
+from src.data.transforms import CropGeometry, crop
 from src.tracking.baselines.features import multimodal_features
 
 _MIN_SIZE = 4.0  # pixels: a box never collapses below this
