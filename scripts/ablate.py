@@ -42,14 +42,19 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc")
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from src.conf import baseline_names, variant_names  # noqa: E402
+
+# what conf/variant/ and conf/tracker/ hold: the variants in the order they are trained, the baselines
+VARIANTS = tuple(variant_names())
 TSF_OFF = ["model.net.backbone.sort_kept=false"]
 SORTED = ["model.net.fusion.align=sorted"]
 # the TSF pairs beside the variants (the variants themselves are the "TSF on" halves, except sorted CMC1)
 TSF_RUNS = {"single_notsf": ["+variant=single", *TSF_OFF],
             "cmc1_sorted": ["+variant=cmc1", *SORTED],
             "cmc1_sorted_notsf": ["+variant=cmc1", *SORTED, *TSF_OFF]}
-BASELINES = ("csrt", "csrt_tir", "opencv_kcf", "mil", "kcf", "kcf_rgbt")
+BASELINES = tuple(baseline_names())
 # make train's recipe, with the test tracked by one process (so the FPS columns compare: one tracking
 # process at a time, cpu_threads=1) and validation tracked twice instead of four times (to fit 30 runs in
 # 2.5 hours on 2 cores)

@@ -31,12 +31,12 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 import src  # noqa: E402  (its path: the repository's conf/)
-from src.conf import register_resolvers  # noqa: E402
+from src.conf import register_resolvers, variant_names  # noqa: E402
 from src.models import build_network  # noqa: E402
 
 register_resolvers()  # before composing conf/ (src/conf.py)
 
-VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]
+VARIANTS = variant_names()  # conf/variant/
 SIZES = {"cpu": "cpu", "vitb_256": "vitb_256"}  # name -> conf/model/<name>.yaml
 
 

@@ -34,11 +34,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from src.conf import variant_names  # noqa: E402
 from src.data.transforms import read_image  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
 
-VARIANTS = ("single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc")
+VARIANTS = tuple(variant_names())  # conf/variant/
 
 
 def net_config(variant: str, size: str) -> dict:

@@ -46,7 +46,9 @@ def cached_pairs(path: Path, batches: int, overrides: list[str]) -> dict[str, li
     """The cache at ``path``, drawn from the training pipeline first if it is not there. Pairs are drawn
     with both modalities; a single-modal network reads the visible ones."""
     if path.is_file():
-        return torch.load(path, weights_only=True)
+        from src.models.pretrained import torch_load
+
+        return torch_load(path)
     from src.train import build_datamodule
 
     # always a dual-modal network's pipeline, so one cache serves every variant

@@ -397,3 +397,30 @@ def complete_model_config(model: Mapping) -> dict[str, Any]:
 def model_defaults() -> dict[str, Any]:
     """conf/model/base.yaml composed (the recipe's and the network's defaults), as plain containers."""
     return _plain(_model_defaults(), "conf/model/base.yaml")
+
+
+# -- the options of the config groups ---------------------------------------------------------------------
+# conf/tracker/ entries that run our network (a checkpoint, its ONNX export); every other one is a baseline
+OUR_TRACKERS = ("ours", "onnx")
+
+
+def config_names(group: str) -> list[str]:
+    """The options of the config group ``conf/<group>/``: its YAML files' stems, sorted."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _variant_order(name: str) -> tuple[bool, bool, int]:
+    stages = list(_yaml(f"variant/{name}.yaml").model.net.fusion.stages)
+    return "ceb" in stages, stages[:1] == ["cmc1"], len(stages)
+
+
+def variant_names() -> list[str]:
+    """The fusion variants (``+variant=``, conf/variant/), simplest first, the order the study trains
+    them in: single-modal, then the recipes without candidate elimination (CMC's before CMC1's, fewer
+    blocks first), then those with it."""
+    return sorted(config_names("variant"), key=_variant_order)
+
+
+def baseline_names() -> list[str]:
+    """The classical baseline trackers (``tracker=``, conf/tracker/ less :data:`OUR_TRACKERS`), sorted."""
+    return [name for name in config_names("tracker") if name not in OUR_TRACKERS]

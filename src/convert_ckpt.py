@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from src.models.pretrained import CheckpointError, load_file, unwrap_state_dict
+from src.models.pretrained import CheckpointError, load_file, torch_load, unwrap_state_dict
 
 
 class _Missing:
@@ -61,7 +61,7 @@ def convert(src: str | Path, dst: str | Path, trust: bool = False) -> dict[str, 
     except CheckpointError as err:
         if not trust or "pickled Python objects" not in str(err):
             raise
-        obj = torch.load(src, map_location="cpu", weights_only=False, pickle_module=_LenientPickle)
+        obj = torch_load(src, pickle_module=_LenientPickle)
     state = unwrap_state_dict(obj, source=str(src))
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, dst)

@@ -36,6 +36,7 @@ from src.utils.cli import (
     run_cli,
     set_cpu_threads,
 )
+from src.utils.io import plain, write_json
 
 # torch (through the tracking runner) is imported only once the inputs are checked: a mistyped path
 # is reported within a second or two, not after torch's import
@@ -47,21 +48,6 @@ register_resolvers()
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars/arrays and NaN -> plain JSON (NaN becomes null, which JSON can hold)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _find_key(tree: Any, key: str) -> Any:
@@ -139,7 +125,7 @@ def _write_csv(path: Path, rows: list[Mapping[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _jsonable(row.get(k)) for k in columns})
+            writer.writerow({k: plain(row.get(k)) for k in columns})
 
 
 def _plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
@@ -185,10 +171,8 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     report["num_sequences"] = len(scored)
     if skipped:
         report["skipped"] = skipped
-    report = _jsonable(report)
-    tmp = out_dir / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(out_dir / "metrics.json")
+    report = plain(report)  # NaN -> null: JSON can hold "cannot be computed"
+    write_json(out_dir / "metrics.json", report)
     # imported here: src.tracking imports torch, which the input checks run without
     from src.tracking.toolkit_results import TOOLKIT_DIR, write_toolkit_results
 

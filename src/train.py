@@ -32,9 +32,9 @@ from src.training.utils import (
     print_results_table,
     task_wrapper,
     to_float,
-    write_json,
 )
 from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
+from src.utils.io import write_json
 from src.utils.wandb_run import define_best, log_report
 
 # ${uid:} (run directories) and ${tags_with:} (W&B tags): before Hydra composes this command's config

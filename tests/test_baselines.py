@@ -16,12 +16,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from src.conf import baseline_names
 from src.tracking.baselines import KCFTracker, OpenCVTracker
 from src.tracking.baselines.features import NUM_CHANNELS, gradient_orientation_features, multimodal_features
 from src.utils.boxes import ltwh_to_xyxy
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-BASELINES = ("csrt", "csrt_tir", "opencv_kcf", "mil", "kcf", "kcf_rgbt")
+BASELINES = baseline_names()  # conf/tracker/ less our network's
 
 
 def render_sequence(num_frames: int = 60, period: int = 120, size: tuple[int, int] = (160, 120),

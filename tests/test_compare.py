@@ -15,6 +15,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from src import compare
+from src.conf import baseline_names, variant_names
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
@@ -330,3 +331,12 @@ def test_significance_table_of_the_claims():
     classical = rows[("CMC* vs KCF+RGBT", "MSR")]
     assert classical[5:] == ["yes", "0.039", "8"]
     assert classical[4] == "0.040"  # KCF+RGBT is one run: the spread is CMC*'s
+
+
+def test_the_seed_names_cover_the_config_folders():
+    """Every variant (conf/variant/) and baseline (conf/tracker/) has the seed's label and its place in the
+    tables: a config added or renamed cannot fall out of them unnoticed."""
+    assert set(compare.VARIANT_LABELS) == set(variant_names())
+    assert set(compare.BASELINE_LABELS) == set(baseline_names())
+    assert set(compare.ROBUSTNESS_ORDER) == set(variant_names())
+    assert compare.ABLATION_ORDER == ("cmc1_ceb_cmc", "cmc1_cmc", "cmc1", "cmc_ceb_cmc", "cmc_cmc", "cmc")

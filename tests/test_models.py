@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import src
-from src.conf import register_resolvers
+from src.conf import register_resolvers, variant_names
 from src.models import TrackerNet, build_network
 from src.models.backbone import VisionTransformerCE
 from src.models.layers import (
@@ -26,7 +26,7 @@ from src.models.layers import (
 from src.models.pretrained import load_pretrained, resize_pos_embed
 
 CONF_DIR = str(src.__path__[0].rsplit("/", 1)[0] + "/conf")
-VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]
+VARIANTS = variant_names()  # conf/variant/
 STAGES_OF = {"single": [], "cmc": ["cmc"], "cmc_cmc": ["cmc", "cmc"], "cmc1": ["cmc1"],
              "cmc1_cmc": ["cmc1", "cmc"], "cmc_ceb_cmc": ["cmc", "ceb", "cmc"],
              "cmc1_ceb_cmc": ["cmc1", "ceb", "cmc"]}

@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from src.conf import variant_names
 from src.convert_ckpt import main as convert_main
 from src.models import build_network
 from src.models.pretrained import CheckpointError, load_pretrained, read_checkpoint, resize_pos_embed
@@ -22,7 +23,7 @@ from src.training.module import TrackerLitModule
 from tests.ostrack_format import ostrack_state, save_ostrack_checkpoint
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
-VARIANTS = sorted(p.stem for p in (Path(CONF) / "variant").glob("*.yaml"))
+VARIANTS = variant_names()  # conf/variant/
 # a small ViT with OSTrack's layout: width 32, 2 blocks, head width 16
 SMALL = {"embed_dim": 32, "depth": 2, "channels": 16}
 SMALL_NET = ["model.net.backbone.embed_dim=32", "model.net.backbone.depth=2",

@@ -18,9 +18,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from lightning.pytorch import Callback
 
+from src.conf import variant_names
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
-VARIANTS = ["single", "cmc", "cmc_cmc", "cmc1", "cmc1_cmc", "cmc_ceb_cmc", "cmc1_ceb_cmc"]
+VARIANTS = variant_names()  # conf/variant/
 
 def tiny_overrides(data_root: Path, log_dir: Path) -> list[str]:
     """Overrides that shrink the default training run to seconds (also valid on the command line)."""

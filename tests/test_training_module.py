@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from src.conf import register_resolvers
+from src.conf import register_resolvers, variant_names
 from src.training.module import TrackerLitModule, load_net_state
 from src.training.objective import TrackingObjective, box_losses, heatmap_focal_loss
 from src.training.schedules import ce_keep_ratio, cosine_factor
@@ -384,7 +384,7 @@ def test_presets_compose(overrides):
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "single_synthetic_cpu.pt"
-VARIANTS = sorted(p.stem for p in (Path(CONF) / "variant").glob("*.yaml"))
+VARIANTS = variant_names()  # conf/variant/
 
 
 def test_the_shipped_checkpoint_matches_its_sha256():

@@ -19,12 +19,13 @@ from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
-# The seed's names. Variants (training runs' "variant"), in the seed's ablation order.
+# The seed's names. Variants (training runs' "variant", conf/variant/), in the seed's ablation order.
 VARIANT_LABELS = {
     "cmc1_ceb_cmc": "CMC1+CEB+CMC", "cmc1_cmc": "CMC1+CMC", "cmc1": "CMC1",
     "cmc_ceb_cmc": "CMC+CEB+CMC", "cmc_cmc": "CMC+CMC", "cmc": "CMC*", "single": "单模",
 }
-# Baselines (evaluate runs' "tracker"); published trackers scored from raw results keep their own name.
+# Baselines (evaluate runs' "tracker", conf/tracker/); published trackers scored from raw results keep
+# their own name. tests/test_compare.py checks that both cover the config folders.
 BASELINE_LABELS = {
     "csrt": "CSR-DCF", "csrt_tir": "CSR-DCF (TIR)", "kcf": "KCF", "kcf_rgbt": "KCF+RGBT",
     "opencv_kcf": "KCF (OpenCV)", "mil": "MIL",

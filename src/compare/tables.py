@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from src.compare.collect import SORTED, TSF_OFF, Method, group_methods, label, method_key
+from src.compare.collect import SORTED, TSF_OFF, VARIANT_LABELS, Method, group_methods, label, method_key
 
-# the seed's ablation table: the six fusion recipes (variants), in its order
-ABLATION_ORDER = ("cmc1_ceb_cmc", "cmc1_cmc", "cmc1", "cmc_ceb_cmc", "cmc_cmc", "cmc")
-# the seed's robustness tables: single-modal and four fusion recipes
+# the seed's ablation table: the six fusion recipes (variants), in its order (VARIANT_LABELS')
+ABLATION_ORDER = tuple(v for v in VARIANT_LABELS if v != "single")
+# the seed's robustness tables: single-modal and the fusion recipes, in their order
 ROBUSTNESS_ORDER = ("single", "cmc1_cmc", "cmc_cmc", "cmc1", "cmc", "cmc1_ceb_cmc", "cmc_ceb_cmc")
 ROBUSTNESS_ROWS = ("track_success", "max_ratio", "miss_count", "MPR", "MSR")
 TSF_COLUMNS = ("SR@0.5", "SR@0.75", "SR@0.9", "AOR", "APE")

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from src.data import open_benchmark
 from src.data.processing import Augmentation, PairProcessing
 from src.data.sampler import CausalPairSampler
-from src.data.sequence import INFRARED, VISIBLE, Sequence
+from src.data.sequence import INFRARED, VISIBLE, Sequence, modalities_to_read, with_stand_ins
 from src.data.transforms import ImageReadError, Jitter, check_same_size, read_image
 
 log = logging.getLogger(__name__)
@@ -109,15 +109,13 @@ class PairDataset(Dataset):
         return self.length
 
     def _frames(self, sequence: Sequence, index: int) -> dict[str, np.ndarray]:
-        images = {VISIBLE: read_image(sequence.frames[VISIBLE][index])}
-        if INFRARED in self.modalities:
-            # single-modal data: the infrared slots carry the visible crops (the network ignores them)
-            if INFRARED in sequence.frames:
-                images[INFRARED] = read_image(sequence.frames[INFRARED][index])
-                check_same_size(images, {m: sequence.frames[m][index] for m in images})
-            else:
-                images[INFRARED] = images[VISIBLE]
-        return images
+        wanted = (VISIBLE, INFRARED) if INFRARED in self.modalities else (VISIBLE,)
+        read = modalities_to_read(sequence.frames, wanted)
+        images = {m: read_image(sequence.frames[m][index]) for m in read}
+        if len(images) > 1:
+            check_same_size(images, {m: sequence.frames[m][index] for m in images})
+        # single-modal data: the infrared slots carry the visible crops (the network ignores them)
+        return with_stand_ins(images, wanted)
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.stream, int(key)])

@@ -1,15 +1,47 @@
-"""The one record every reader yields and every consumer (sampler, tracker, metrics) reads."""
+"""The one record every reader yields and every consumer (sampler, tracker, metrics) reads, and the one
+rule for a modality a sequence lacks: the visible frame stands in for it (:func:`stand_in`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 VISIBLE = "visible"
 INFRARED = "infrared"
 MODALITIES = (VISIBLE, INFRARED)
+
+_T = TypeVar("_T")
+
+
+def modalities_to_read(available: Iterable[str], wanted: Iterable[str]) -> list[str]:
+    """Of the modalities ``wanted`` (a tracker's, a network's), those to read from a sequence that has
+    ``available``: the ones it has, and the visible stream as well when one it lacks is to be
+    stood in for (:func:`with_stand_ins`)."""
+    available, wanted = set(available), list(wanted)
+    read = [m for m in wanted if m in available]
+    if len(read) < len(wanted) and VISIBLE not in read:
+        read.insert(0, VISIBLE)
+    return read
+
+
+def stand_in(frames: Mapping[str, _T], modality: str) -> _T:
+    """``frames[modality]``, or the visible one where there is none: a dual-modal network or tracker on
+    single-modal data sees the visible frame in the infrared slot, in training as in tracking."""
+    value = frames.get(modality)
+    return frames[VISIBLE] if value is None else value
+
+
+def with_stand_ins(frames: Mapping[str, _T], wanted: Iterable[str]) -> dict[str, _T]:
+    """``frames`` with every modality ``wanted`` that it lacks filled by :func:`stand_in`."""
+    out = dict(frames)
+    for m in wanted:
+        if m not in out:
+            out[m] = stand_in(frames, m)
+    return out
 
 
 @dataclass

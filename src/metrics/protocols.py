@@ -42,12 +42,12 @@ in :func:`src.metrics.functional.robustness`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from src.metrics import functional as MF
+from src.utils.io import plain
 
 SEED_SR_THRESHOLDS = (0.5, 0.75, 0.9)
 SEED_SR_NAMES = tuple(f"SR@{t}" for t in SEED_SR_THRESHOLDS)
@@ -431,16 +431,16 @@ def aggregate(
     out["AOR"] = seed_vals[3]
     out["APE"] = _rates(stats.error_sum[idx, None], stats.n_error[idx], p.pooled)[0]
     out.update(_robustness(stats, idx, tau))
-    out = {k: _plain(v) for k, v in out.items()}
+    out = {k: plain(v) for k, v in out.items()}
     if with_curves:
         curves = {
-            "precision": [_plain(v) for v in prec],
-            "success": [_plain(v) for v in succ],
+            "precision": [plain(v) for v in prec],
+            "success": [plain(v) for v in succ],
             "precision_thresholds": [float(t) for t in p.precision_thresholds],
             "success_thresholds": [float(t) for t in p.success_thresholds],
         }
         if nprec is not None:
-            curves["norm_precision"] = [_plain(v) for v in nprec]
+            curves["norm_precision"] = [plain(v) for v in nprec]
             curves["norm_precision_thresholds"] = [float(t) for t in MF.PRECISION_NORM]
         return {"metrics": out, "curves": curves}
     return out
@@ -448,9 +448,7 @@ def aggregate(
 
 def _sequence_robustness(stats: SequenceStats, tau: float) -> tuple[np.ndarray, np.ndarray]:
     """max_ratio ``[S]`` (NaN unknown) and track_success ``[S]`` (NaN unknown, else 0/1)."""
-    max_err = np.where(np.isnan(stats.max_error), 0.0, stats.max_error)  # no valid frame: no error
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(stats.diagonal > 0, max_err / stats.diagonal, np.nan)
+    ratio = MF.max_error_ratio(stats.max_error, stats.diagonal)
     success = np.where(np.isnan(ratio), np.nan, (ratio <= tau).astype(np.float64))
     return ratio, success
 
@@ -480,8 +478,7 @@ def per_sequence(stats: SequenceStats, names: list[str], tau: float = 0.03) -> l
         aor = stats.iou_sum / ns
         ape = stats.error_sum / stats.n_error
     if p.success_score == "trapezoid":
-        step = float(p.success_thresholds[1] - p.success_thresholds[0])
-        succ_score = (succ[:, 1:].sum(1) + succ[:, :-1].sum(1)) * step / 2.0
+        succ_score = MF.trapezoid_area(succ, p.success_thresholds)
     elif p.success_score == "ao":
         succ_score = aor
     else:
@@ -491,32 +488,20 @@ def per_sequence(stats: SequenceStats, names: list[str], tau: float = 0.03) -> l
     for s, name in enumerate(names):
         row: dict = {"name": name}
         if p.precision_name:
-            row[p.precision_name] = _plain(prec[s, p.precision_index])
+            row[p.precision_name] = plain(prec[s, p.precision_index])
         if p.npr_name and nprec is not None:
-            row[p.npr_name] = _plain(nprec[s, 20])
-        row[p.success_name] = _plain(succ_score[s])
+            row[p.npr_name] = plain(nprec[s, 20])
+        row[p.success_name] = plain(succ_score[s])
         for k, key in enumerate(SEED_SR_NAMES):
-            row[key] = _plain(sr[s, k])
-        row["AOR"] = _plain(aor[s])
-        row["APE"] = _plain(ape[s])
+            row[key] = plain(sr[s, k])
+        row["AOR"] = plain(aor[s])
+        row["APE"] = plain(ape[s])
         row["track_success"] = None if np.isnan(success[s]) else bool(success[s])
-        row["max_ratio"] = _plain(ratio[s])
+        row["max_ratio"] = plain(ratio[s])
         row["miss_count"] = int(stats.miss_count[s])
         row["frames"] = int(n[s])
         rows.append(row)
     return rows
-
-
-def _plain(v):
-    """Plain JSON value: Python float/int/bool, None for NaN."""
-    if v is None:
-        return None
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    v = float(v)
-    return None if math.isnan(v) else v
 
 
 # ---------------------------------------------------------------------------------------------

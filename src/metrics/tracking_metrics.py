@@ -264,8 +264,7 @@ class SuccessScore(SuccessCurve):
     def compute(self) -> Tensor:
         curve = super().compute()
         if self.protocol.success_score == "trapezoid":
-            step = float(self.thresholds[1] - self.thresholds[0])
-            return (curve[1:].sum() + curve[:-1].sum()) * step / 2.0
+            return MF.trapezoid_area(curve, self.thresholds)
         return curve.mean()
 
     def plot(self, val: Any = None, ax: Any = None):
@@ -339,10 +338,8 @@ class Robustness(_SequenceMetric):
 
     def _accumulate(self, stats, scores) -> None:
         self.miss_count += float(stats.miss_count[0])
-        diag = float(stats.diagonal[0])
-        if np.isfinite(diag) and diag > 0:
-            max_err = 0.0 if np.isnan(stats.max_error[0]) else float(stats.max_error[0])
-            ratio = max_err / diag
+        ratio = float(MF.max_error_ratio(stats.max_error[0], stats.diagonal[0]))
+        if not np.isnan(ratio):  # the image size is known
             self.max_ratio = torch.maximum(
                 self.max_ratio, torch.tensor(ratio, dtype=_DTYPE, device=self.max_ratio.device)
             )

@@ -134,8 +134,18 @@ def _looks_like_torch_file(path: Path) -> bool:
     return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
+def torch_load(path: str | os.PathLike, *, mmap: bool | None = None, pickle_module: Any = None) -> Any:
+    """The one ``torch.load`` of a checkpoint file: onto the CPU, ``weights_only=True`` (a file cannot
+    run code on load) unless a ``pickle_module`` is given, which unpickles the file's objects (runs
+    code from it: trusted files only, ``src.convert_ckpt --trust``). ``mmap``: tensors memory-mapped,
+    not read. Errors are torch's: :func:`load_file` and
+    :func:`src.training.checkpoints.read_training_checkpoint` check a file and say what is wrong."""
+    return torch.load(path, map_location="cpu", weights_only=pickle_module is None, mmap=mmap,
+                      pickle_module=pickle_module)
+
+
 def load_file(path: str | os.PathLike) -> Any:
-    """``torch.load(path, weights_only=True)`` with one clear message per way it can fail."""
+    """:func:`torch_load` (``weights_only=True``) with one clear message per way it can fail."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -143,7 +153,7 @@ def load_file(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch.save archive nor a "
                               "pickle); pass a .pth / .pth.tar / .ckpt / .pt file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch_load(path)
     except pickle.UnpicklingError as err:
         if "weights only load failed" in str(err).lower():
             raise CheckpointError(

@@ -15,7 +15,6 @@ import errno
 import logging
 import multiprocessing
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -27,9 +26,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from src.data.sequence import VISIBLE, Sequence
+from src.data.readers.base import parse_rows
+from src.data.sequence import VISIBLE, Sequence, modalities_to_read, with_stand_ins
 from src.data.transforms import check_same_size, read_image
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
+from src.utils.io import atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,7 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
     num_frames = len(seq)
     wanted = tuple(getattr(tracker, "modalities", (VISIBLE,)))
     # Modalities the sequence lacks (a dual-modal tracker on single-modal data) get the visible frame.
-    read = [m for m in wanted if m in seq.frames]
-    if len(read) < len(wanted) and VISIBLE not in read:
-        read.insert(0, VISIBLE)
+    read = modalities_to_read(seq.frames, wanted)
     for m in read:
         if len(seq.frames[m]) != num_frames:
             raise ValueError(f"sequence {seq.name}: {len(seq.frames[m])} {m} frames "
@@ -93,9 +92,7 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
             if len(frames) > 1:
                 check_same_size(frames, {m: seq.frames[m][t] for m in read})
             _warn_if_outside(seq, frames[read[0]].shape)
-        for m in wanted:
-            if m not in frames:
-                frames[m] = frames[VISIBLE]
+        frames = with_stand_ins(frames, wanted)
         start = time.perf_counter()
         if t == 0:
             boxes[0] = np.asarray(seq.init_box, dtype=np.float64)
@@ -126,17 +123,6 @@ def result_path(results_dir: str | Path, name: str, layout: str) -> Path:
     raise ValueError(f"unknown result layout {layout!r}")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # no empty or partial temporary files left behind (a full disk)
-        raise
-
-
 def _format_rows(array: np.ndarray, fmt: str, sep: str) -> str:
     return "".join(sep.join(fmt % v for v in row) + "\n" for row in np.atleast_2d(array))
 
@@ -151,16 +137,13 @@ def write_results(results_dir: str | Path, name: str, boxes: np.ndarray, times: 
     if timing_dir is not None:
         table = np.stack([np.asarray(times.get(k, np.full(len(boxes), np.nan))) for k in TIMING_KEYS], 1)
         header = ",".join(TIMING_KEYS) + "\n"
-        _atomic_write(Path(timing_dir) / f"{name}.csv", header + _format_rows(table, "%.9f", ","))
+        atomic_write_text(Path(timing_dir) / f"{name}.csv", header + _format_rows(table, "%.9f", ","))
     if layout == "got10k":
         e2e = np.nan_to_num(np.asarray(times.get("e2e", np.full(len(boxes), np.nan))), nan=0.0)
-        _atomic_write(path.parent / f"{name}_time.txt", _format_rows(e2e[:, None], "%.8f", ","))
+        atomic_write_text(path.parent / f"{name}_time.txt", _format_rows(e2e[:, None], "%.8f", ","))
     sep = " " if layout == "txt" else ","
-    _atomic_write(path, _format_rows(np.asarray(boxes, dtype=np.float64), "%.4f", sep))
+    atomic_write_text(path, _format_rows(np.asarray(boxes, dtype=np.float64), "%.4f", sep))
     return path
-
-
-_SEPARATORS = re.compile(r"[,\s]+")
 
 
 def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
@@ -174,25 +157,18 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
     if box_format not in ("ltwh", "corner"):
         raise ValueError(f"results.format must be 'ltwh' or 'corner', not {box_format!r}")
     path = Path(path)
-    rows, line_numbers = [], []
     # utf-8-sig: a byte-order mark (Windows tools write one) is read past, as in annotation files
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        fields = [f for f in _SEPARATORS.split(line) if f]
-        if len(fields) not in (4, 8):
-            raise ValueError(f"{path}:{number}: expected 4 values (x y w h) or 8 (a polygon), "
-                             f"found {len(fields)}: {line!r}")
-        try:
-            values = np.asarray([float(f) for f in fields])
-        except ValueError:
-            raise ValueError(f"{path}:{number}: non-numeric value in {line!r}") from None
-        if len(values) == 8:
-            rows.append(polygon_to_ltwh(values))
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    # blank lines are passed over, NaN and inf are read (and scored as misses, below)
+    values, line_numbers = parse_rows(path, lines, (4, 8), allow_nan=True, skip_empty=True,
+                                      expected="4 values (x y w h) or 8 (a polygon)",
+                                      not_a_number="non-numeric value in {text!r}")
+    rows = []
+    for row in map(np.asarray, values):
+        if len(row) == 8:
+            rows.append(polygon_to_ltwh(row))
         else:
-            rows.append(xyxy_to_ltwh(values) if box_format == "corner" else values)
-        line_numbers.append(number)
+            rows.append(xyxy_to_ltwh(row) if box_format == "corner" else row)
     boxes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     bad = np.flatnonzero(~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0))
     if len(bad):  # scored as misses, as the toolkits do; said once, with the first line
@@ -318,7 +294,7 @@ def claim_results_dir(results_dir: Path, identity: Mapping[str, Any]) -> None:
     if any(results_dir.iterdir()):
         log.warning("%s: results without %s (an older run): cannot check that they are this tracker's; "
                     "resuming them", results_dir, IDENTITY_FILE)
-    _atomic_write(path, json.dumps(identity, indent=2, sort_keys=True))
+    write_json(path, identity, sort_keys=True)
 
 
 def run_sequences(sequences: list[Sequence], results_dir: str | Path, layout: str = "txt", *,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from src.data.sequence import INFRARED, VISIBLE
+from src.data.sequence import INFRARED, VISIBLE, stand_in
 from src.data.transforms import MEAN, STD, crop, crop_geometry
 from src.utils.boxes import clip_ltwh, cxcywh_to_ltwh, ltwh_to_cxcywh
 
@@ -190,13 +190,6 @@ class OSTrackTracker:
         target[0].copy_(host.permute(2, 0, 1), non_blocking=True)  # uint8 -> float32, HWC -> CHW
         target.sub_(self._mean).div_(self._std)
 
-    def _frame(self, frames: Mapping[str, np.ndarray], modality: str) -> np.ndarray:
-        # A dual-modal network on single-modal data sees the visible frame twice, as in training.
-        image = frames.get(modality)
-        if image is None:
-            image = frames[VISIBLE]
-        return image
-
     @torch.inference_mode()
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Crop the template (factor ``template_factor``) around ``box_ltwh`` in every modality."""
@@ -204,7 +197,7 @@ class OSTrackTracker:
         geometry = crop_geometry(box, self.template_factor, self.template_size)
         for m in self.modalities:
             host = torch.from_numpy(self._template_crop[m])
-            self._load(self._frame(frames, m), geometry, self._template_crop[m], host, self._template[m])
+            self._load(stand_in(frames, m), geometry, self._template_crop[m], host, self._template[m])
         # The first-frame box in template-crop coordinates: what candidate elimination's template
         # mask is made from.
         box_crop = ltwh_to_cxcywh(geometry.box_to_crop(box)) / self.template_size
@@ -224,11 +217,11 @@ class OSTrackTracker:
         """Locate the target in the next frame: ``ltwh`` float64 ``[4]`` in image pixels."""
         if self._state is None:
             raise RuntimeError("track() called before initialize()")
-        image = self._frame(frames, VISIBLE)
+        image = frames[VISIBLE]
         height, width = image.shape[:2]
         geometry = crop_geometry(self._state, self.search_factor, self.search_size)
         for m in self.modalities:
-            self._load(self._frame(frames, m), geometry, self._search_crop[m], self._search_host[m],
+            self._load(stand_in(frames, m), geometry, self._search_crop[m], self._search_host[m],
                        self._search[m])
 
         if self._sync:

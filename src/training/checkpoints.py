@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,8 +23,9 @@ import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from src.models.pretrained import CheckpointError
+from src.models.pretrained import CheckpointError, torch_load
 from src.utils.configs import first_difference
+from src.utils.io import atomic_write, plain
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +40,14 @@ CKPT_LABELS = ("in the checkpoint's run", "here")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``
+    (:func:`src.utils.io.atomic_write`, durable)."""
+
+    def save(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # pragma: no cover - filesystems that cannot fsync a directory
-        pass
+
+    atomic_write(path, save, durable=True)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -76,13 +63,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def run_config(cfg: Mapping) -> dict[str, Any]:
     """What a resumed run must share with the run it resumes: resolved ``model``, ``data`` (less
     :data:`RUNTIME_DATA_KEYS`) and ``seed``, as plain containers."""
-    from omegaconf import OmegaConf
-
-    def plain(node: Any) -> Any:
-        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-    data = {k: v for k, v in (plain(cfg.get("data")) or {}).items() if k not in RUNTIME_DATA_KEYS}
-    return {"model": plain(cfg.get("model")), "data": data, "seed": plain(cfg.get("seed"))}
+    model, data, seed = (plain(cfg.get(key), finite=False) for key in ("model", "data", "seed"))
+    data = {k: v for k, v in (data or {}).items() if k not in RUNTIME_DATA_KEYS}
+    return {"model": model, "data": data, "seed": seed}
 
 
 class RunConfigInCheckpoint(Callback):
@@ -111,7 +94,7 @@ def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({size} bytes, not a torch.save zip "
                               "archive: truncated, or another kind of file)")
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        ckpt = torch_load(str(path), mmap=True)
     except Exception as error:  # noqa: BLE001  (any failure means the same thing here)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: does not load ({first})") from None

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from src.conf import complete_section
 from src.training.objective import TrackingObjective
 from src.training.schedules import ce_keep_ratio
+from src.utils.io import plain
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,9 @@ log = logging.getLogger(__name__)
 _YAML_DEFAULT: Any = "<conf/model/base.yaml>"
 
 
-def _plain(value: Any) -> Any:
-    """OmegaConf containers -> plain dicts/lists (checkpoints must load with weights_only=True)."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+def _hparam(value: Any) -> Any:
+    """A section as plain dicts/lists (checkpoints must load with weights_only=True), NaN kept."""
+    return plain(value, finite=False)
 
 
 def load_net_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -80,18 +74,18 @@ class TrackerLitModule(LightningModule):
                  init_ckpt: str | None = None, init_ckpt_allow_missing_head: bool = False,
                  variant: str | None = None):
         super().__init__()
-        net = _plain(net)
+        net = _hparam(net)
         self.save_hyperparameters({
             "net": net,
             "variant": net.get("variant", variant),
-            "optimizer": complete_section("optimizer", _plain(optimizer)),
+            "optimizer": complete_section("optimizer", _hparam(optimizer)),
             "scheduler": complete_section("scheduler",
-                                          {} if scheduler is _YAML_DEFAULT else _plain(scheduler)),
-            "loss": complete_section("loss", _plain(loss)),
-            "ce": complete_section("ce", _plain(ce)),
-            "freeze": complete_section("freeze", _plain(freeze)),
-            "validation": complete_section("validation", _plain(validation)),
-            "tracker": complete_section("tracker", _plain(tracker)),
+                                          {} if scheduler is _YAML_DEFAULT else _hparam(scheduler)),
+            "loss": complete_section("loss", _hparam(loss)),
+            "ce": complete_section("ce", _hparam(ce)),
+            "freeze": complete_section("freeze", _hparam(freeze)),
+            "validation": complete_section("validation", _hparam(validation)),
+            "tracker": complete_section("tracker", _hparam(tracker)),
             "init_ckpt": None if init_ckpt is None else str(init_ckpt),
             "init_ckpt_allow_missing_head": bool(init_ckpt_allow_missing_head),
         })

@@ -1,16 +1,13 @@
-"""Helpers for the train entry point: instantiating config groups, W&B, JSON, the results table
-(resuming: src/training/checkpoints.py)."""
+"""Helpers for the train entry point: instantiating config groups, W&B, the results table
+(resuming: src/training/checkpoints.py; JSON files: src/utils/io.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -65,24 +62,6 @@ def to_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def write_json(path: str | Path, payload: Mapping) -> Path:
-    """Atomic JSON write (a crash never leaves half a metrics.json)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
-    tmp.replace(path)
-    return path
-
-
-def _json_default(obj: Any):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def print_results_table(report: Mapping, title: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,9 @@ class AnnotationError(ValueError):
         where = f"{path}:{line}" if line is not None else f"{path}"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # picklable, as a worker process's error must be
+        return type(self), (self.path, self.line, self.reason)
+
 
 def read_lines(path: Path) -> list[str]:
     """Lines of a text file without line ends; a trailing empty line (final newline) is not a
@@ -59,6 +62,57 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
+def parse_rows(
+    path: Path,
+    lines: list[str],
+    columns: Collection[int],
+    separator: str = "any",
+    *,
+    allow_nan: bool = False,
+    skip_empty: bool = False,
+    first_line: int = 1,
+    expected: str | None = None,
+    not_a_number: str = "field {col} is not a number: {field!r}",
+) -> tuple[list[list[float]], list[int]]:
+    """The numbers of a text table, a row a line, and each row's 1-based line number: how annotation
+    files (:func:`parse_numbers`) and raw result files (``src.tracking.runner.read_box_file``) are read.
+
+    A line holds one of ``columns`` field counts, split by ``separator``. Every malformed line raises
+    :class:`AnnotationError` with its line number: an empty line (unless ``skip_empty``: then it is
+    passed over), a wrong field count (``expected`` says what a line holds; default ``N fields``), a
+    field that is not a number (``not_a_number``, formatted with the field's 1-based ``col``, the
+    ``field`` and the line's ``text``), NaN/inf (unless ``allow_nan``).
+    """
+    pattern = SEPARATORS[separator]
+    if expected is None:
+        expected = " or ".join(str(c) for c in columns) + " fields"
+    rows, numbers = [], []
+    for index, raw in enumerate(lines):
+        number = index + first_line
+        text = raw.strip()
+        if not text:
+            if skip_empty:
+                continue
+            raise AnnotationError(path, number, "empty line inside the annotation")
+        fields = [f for f in pattern.split(text) if f != ""]
+        if len(fields) not in columns:
+            raise AnnotationError(path, number, f"expected {expected}, found {len(fields)}: {text!r}")
+        row = []
+        for col, field_text in enumerate(fields, start=1):
+            try:
+                value = float(field_text)
+            except ValueError:
+                raise AnnotationError(
+                    path, number, not_a_number.format(col=col, field=field_text, text=text)
+                ) from None
+            if not allow_nan and not math.isfinite(value):
+                raise AnnotationError(path, number, f"field {col} is {field_text!r} (not a finite number)")
+            row.append(value)
+        rows.append(row)
+        numbers.append(number)
+    return rows, numbers
+
+
 def parse_numbers(
     path: Path,
     columns: int = 4,
@@ -70,33 +124,12 @@ def parse_numbers(
     """Parse a numeric table (one row per line, ``columns`` fields) into ``[N, columns]`` float64.
 
     Every malformed line raises :class:`AnnotationError` with its 1-based line number: wrong
-    field count, a non-numeric field, NaN/inf (unless ``allow_nan``), an empty line in the middle.
-    ``lines`` may be given when the caller already read the file.
+    field count, a non-numeric field, NaN/inf (unless ``allow_nan``), an empty line in the middle
+    (:func:`parse_rows`). ``lines`` may be given when the caller already read the file.
     """
     lines = read_lines(path) if lines is None else lines
-    pattern = SEPARATORS[separator]
-    rows = np.empty((len(lines), columns), dtype=np.float64)
-    for index, raw in enumerate(lines):
-        number = index + first_line
-        text = raw.strip()
-        if not text:
-            raise AnnotationError(path, number, "empty line inside the annotation")
-        fields = [f for f in pattern.split(text) if f != ""]
-        if len(fields) != columns:
-            raise AnnotationError(path, number, f"expected {columns} fields, found {len(fields)}: {text!r}")
-        for col, field_text in enumerate(fields):
-            try:
-                value = float(field_text)
-            except ValueError:
-                raise AnnotationError(
-                    path, number, f"field {col + 1} is not a number: {field_text!r}"
-                ) from None
-            if not allow_nan and not math.isfinite(value):
-                raise AnnotationError(
-                    path, number, f"field {col + 1} is {field_text!r} (not a finite number)"
-                )
-            rows[index, col] = value
-    return rows
+    rows, _ = parse_rows(path, lines, (columns,), separator, allow_nan=allow_nan, first_line=first_line)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, columns)
 
 
 def check_boxes(path: Path, boxes: np.ndarray, first_line: int = 1) -> None:

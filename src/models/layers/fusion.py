@@ -15,6 +15,15 @@ from torch import nn
 from src.models.layers.candidate_elimination import CEBlock
 
 
+def _check_aligned(owner: str, what: str = "token sequences", **streams: torch.Tensor) -> None:
+    """ValueError naming ``owner`` unless the two streams (``visible=...``, ``infrared=...``) have one
+    shape: the fusion blocks pair them token for token."""
+    (name_a, a), (name_b, b) = streams.items()
+    if a.shape != b.shape:
+        raise ValueError(f"{owner}: {name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} {what} differ "
+                         "in shape")
+
+
 def _feed_forward(dim: int) -> Mlp:
     """``Linear(C, 4C) -> GELU -> Linear(4C, C)`` (tensors ``fc1.*``, ``fc2.*``; older checkpoints'
     ``0.*`` / ``2.*`` are renamed on reading, src/models/pretrained.py)."""
@@ -127,9 +136,7 @@ class CustomCrossModalAttention(nn.Module):
 
     def forward(self, visible: torch.Tensor, infrared: torch.Tensor, return_attn: bool = False):
         """``visible``, ``infrared`` ``[B, N, C]`` -> ``[B, N, C]`` (and weights ``[B, heads, N, N]``)."""
-        if visible.shape != infrared.shape:
-            raise ValueError(f"CustomCrossModalAttention: visible {tuple(visible.shape)} and infrared "
-                             f"{tuple(infrared.shape)} token sequences differ in shape")
+        _check_aligned("CustomCrossModalAttention", visible=visible, infrared=infrared)
         B, N, C = visible.shape
         q = self._heads(self.query_proj(infrared))
         k = self._heads(self.key_proj(visible))
@@ -189,9 +196,7 @@ class CEBStage(nn.Module):
             ``fused`` ``[B, L_t + L_k, C]``, ``infrared`` ``[B, L_t + L_k, C]``,
             ``global_index_search`` ``[B, L_k]`` and ``removed_index`` (or None).
         """
-        if fused.shape != infrared.shape:
-            raise ValueError(f"CEBStage: fused {tuple(fused.shape)} and infrared {tuple(infrared.shape)} "
-                             "sequences differ in shape")
+        _check_aligned("CEBStage", "sequences", fused=fused, infrared=infrared)
         fused, global_index_search, removed, keep_local = self.block(
             fused, global_index_search, lens_t, template_mask, keep_ratio)
         if keep_local is not None:
