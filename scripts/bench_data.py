@@ -21,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from omegaconf import OmegaConf  # noqa: E402
 
 from src.data import synthetic  # noqa: E402
 from src.data.datamodule import TrackingDataModule  # noqa: E402
@@ -42,7 +45,13 @@ def bench_generation(root: Path, workers: int | None) -> tuple[float, int]:
 def bench_pairs(
     root: Path, workers: int, batches: int, batch_size: int, template_size: int, search_size: int
 ) -> float:
-    dm = TrackingDataModule(
+    # conf/data/pipeline/default.yaml's options, with no template jitter; the training config's keys here
+    options = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "data" / "pipeline" / "default.yaml"))
+    options.update(
+        template_jitter={},
+        modalities=["visible", "infrared"],
+        heatmap_stride=16,
+        heatmap_cell="round",
         name="rgbt234",
         root=str(root),
         splits={"train": "train", "val": "val", "test": "test"},
@@ -55,6 +64,7 @@ def bench_pairs(
         persistent_workers=False,
         seed=0,
     )
+    dm = TrackingDataModule(**options)
     iterator = iter(dm.train_dataloader())
     next(iterator)  # start-up: reading annotations, forking workers
     start = time.perf_counter()

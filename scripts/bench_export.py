@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
@@ -31,6 +32,9 @@ from src.export import export  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.tracking.onnx_runtime import onnx_tracker  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
+
+# the ONNX opset python -m src.export uses (conf/export.yaml: the one copy)
+OPSET = int(OmegaConf.load(ROOT / "conf" / "export.yaml").opset)
 
 
 def _bench_tracker():
@@ -78,7 +82,7 @@ def main() -> None:
         init_box = truth[0]
         with tempfile.TemporaryDirectory() as tmp:
             meta = {"net": {**cfg, "modalities": modalities}, "tracker": {}}
-            path = export(net, meta, Path(tmp) / f"{variant}.onnx", "onnx")
+            path = export(net, meta, Path(tmp) / f"{variant}.onnx", "onnx", OPSET)
             backends = {"torch": OSTrackTracker(net, device="cpu"),
                         "onnx": onnx_tracker(path, threads=args.threads)}
             times = {k: {"e2e": [], "model": []} for k in backends}

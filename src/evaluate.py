@@ -149,7 +149,7 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     Sequences without results (skipped as bad) are left out of the scores and listed under
     ``skipped``. Returns the metrics.json content.
     """
-    from src.metrics import evaluate_results
+    from src.metrics import TrackingScores
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -157,8 +157,11 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     skipped = [s.name for s in sequences if s.name not in results]
     names = {s.name for s in scored}
     subsets = {k: [n for n in v if n in names] for k, v in (subsets or {}).items()}
-    scores = evaluate_results({n: np.asarray(results[n], dtype=np.float64) for n in names}, scored,
-                              protocol=protocol, subsets=subsets or None, tau=tau)
+    # the Metric validation scores with too: one path from result boxes to every figure
+    metric = TrackingScores(scored, protocol=protocol, subsets=subsets or None, tau=tau)
+    for seq in scored:
+        metric.update(results[seq.name], seq)
+    scores = metric.compute()
     fps = dict(fps or {})
     report: dict[str, Any] = {"tracker": tracker_name, "dataset": dataset, "protocol": protocol}
     report.update(scores)
@@ -239,7 +242,7 @@ def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> Non
     mode = os.environ.get("WANDB_MODE", "offline")
     tags = [*(cfg.get("wandb_tags") or []), report["tracker"], report["dataset"]]
     tags = [str(t) for t in dict.fromkeys(tags) if t]
-    run = wandb.init(project=cfg.get("wandb_project", "rgbt-cmc"), job_type="evaluate", dir=str(out_dir),
+    run = wandb.init(project=cfg.wandb_project, job_type="evaluate", dir=str(out_dir),
                      mode=mode, name=f"eval-{report['tracker']}-{report['dataset']}",
                      group=cfg.get("wandb_group") or None, tags=tags,
                      config=OmegaConf.to_container(cfg, resolve=True))

@@ -109,8 +109,9 @@ def _register_stable_sort() -> None:
     torch.onnx.register_custom_op_symbolic("aten::sort", sort, 11)
 
 
-def export(net: Any, meta: dict[str, Any], path: str | Path, fmt: str = "onnx", opset: int = 17) -> Path:
-    """Write ``net`` at batch 1 to ``path`` as ``onnx`` or ``torchscript`` (traced)."""
+def export(net: Any, meta: dict[str, Any], path: str | Path, fmt: str, opset: int) -> Path:
+    """Write ``net`` at batch 1 to ``path`` as ``onnx`` or ``torchscript`` (traced); ``opset``: the ONNX
+    opset (conf/export.yaml's ``opset``)."""
     torch = _torch()
     if fmt not in FORMATS:
         raise UserError(f"format={fmt}: expected one of {', '.join(FORMATS)}")
@@ -195,7 +196,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print(f"exported {meta['net'].get('variant')} ({cfg.format}, batch 1) to {path} "
           f"({path.stat().st_size / 1e6:.1f} MB)")
     result: dict[str, Any] = {"path": str(path), "format": cfg.format}
-    if cfg.get("parity", True):
+    if cfg.parity:
         diffs = parity(net, meta, path, cfg.format)
         result["parity"] = diffs
         worst = max(diffs.values())

@@ -62,17 +62,17 @@ def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[s
     from src.data import open_benchmark
     from src.evaluate import checkpoint_info, evaluate_tracker
 
-    reader = open_benchmark(cfg.data, cfg.get("test_split", "test"))
+    reader = open_benchmark(cfg.data, cfg.test_split)
     sequences = list(reader.sequences())
     if cfg.get("test_limit_sequences"):
         sequences = sequences[: int(cfg.test_limit_sequences)]
     factory = {"_target_": "src.tracking.tracker.OSTrackTracker.from_checkpoint", "ckpt_path": str(ckpt_path),
-               "device": cfg.get("test_device", "cpu")}
+               "device": cfg.test_device}
     info = checkpoint_info(ckpt_path)
     return evaluate_tracker(factory, sequences, cfg.data.protocol, output_dir / "test",
                             subsets=reader.subsets(), tracker_name=info.get("variant") or "ours",
                             dataset=cfg.data.get("dataset") or cfg.data.name,
-                            num_workers=int(cfg.get("test_workers", 1)), extra=info,
+                            num_workers=int(cfg.test_workers), extra=info,
                             cpu_threads=cfg.get("cpu_threads"))
 
 

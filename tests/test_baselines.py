@@ -83,6 +83,13 @@ def build(name: str):
     return cfg.tracker, instantiate(cfg.tracker.factory)
 
 
+def kcf(name: str = "kcf", **overrides) -> KCFTracker:
+    """Our KCF with conf/tracker/<name>.yaml's settings (the paper's; the one copy), ``overrides`` on top."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+    return instantiate(cfg.tracker.factory, **overrides)
+
+
 @pytest.fixture(scope="module")
 def moving_target():
     return render_sequence(num_frames=60, period=120, seed=0)
@@ -112,7 +119,7 @@ def test_trackers_restart_cleanly_between_sequences(moving_target):
     """The runner builds a tracker once per worker and reuses it: a second initialize must forget
     the first sequence."""
     visible, infrared, boxes = moving_target
-    for tracker in (KCFTracker(modalities=("visible", "infrared")), OpenCVTracker("csrt")):
+    for tracker in (kcf("kcf_rgbt"), OpenCVTracker("csrt", "visible")):
         first = run_tracker(tracker, visible[:15], infrared[:15], boxes[:15])
         again = run_tracker(tracker, visible[:15], infrared[:15], boxes[:15])
         assert again == pytest.approx(first, abs=1e-9)
@@ -131,9 +138,9 @@ def test_our_kcf_close_to_opencv_kcf():
     +0.07: our HOG-like features vs its grey + colour names); with the paper's settings (subpixel
     peak, wider label) ours is not worse than it (measured 0.878-0.880)."""
     sequence = render_sequence(num_frames=160, period=240, seed=0)
-    reference = run_tracker(OpenCVTracker("kcf"), *sequence)
-    like_opencv = run_tracker(KCFTracker(**OPENCV_SETTINGS), *sequence)
-    paper = run_tracker(KCFTracker(), *sequence)
+    reference = run_tracker(OpenCVTracker("kcf", "visible"), *sequence)
+    like_opencv = run_tracker(kcf(**OPENCV_SETTINGS), *sequence)
+    paper = run_tracker(kcf(), *sequence)
     assert reference > 0.6, f"OpenCV's KCF lost the slow target ({reference:.3f})"
     assert abs(like_opencv - reference) <= KCF_TOLERANCE, (like_opencv, reference)
     assert paper >= reference - 0.02, (paper, reference)
@@ -144,7 +151,7 @@ def test_kcf_follows_a_pure_translation():
     rng = np.random.default_rng(1)
     image = (cv2.GaussianBlur(rng.random((200, 200)).astype(np.float32), (0, 0), 2) * 255)
     image = np.repeat(np.clip(image * 3 - 250, 0, 255).astype(np.uint8)[..., None], 3, -1)
-    tracker = KCFTracker()
+    tracker = kcf()
     box = np.array([80.0, 80.0, 30.0, 30.0])
     tracker.initialize({"visible": image}, box)
     for shift in ((3, -2), (6, -4), (8, 1)):
@@ -159,8 +166,8 @@ def test_kcf_scale_search_helps_when_the_target_changes_size():
     (measured seeds 0-3: 0.76-0.83 vs 0.69). It lags behind growth (the model absorbs slow growth
     at the old size), so we do not claim more than this."""
     sequence = render_sequence(num_frames=100, period=240, scale_change=0.3, seed=0)
-    with_scales = run_tracker(KCFTracker(scales=(1 / 1.03, 1.0, 1.03)), *sequence)
-    fixed = run_tracker(KCFTracker(scales=(1.0,)), *sequence)
+    with_scales = run_tracker(kcf(scales=(1 / 1.03, 1.0, 1.03)), *sequence)
+    fixed = run_tracker(kcf(scales=(1.0,)), *sequence)
     assert with_scales > fixed + 0.05, (with_scales, fixed)
 
 
@@ -178,13 +185,13 @@ def test_features_shapes_and_range():
 
 def test_bad_inputs_have_clear_errors():
     with pytest.raises(ValueError, match="unknown OpenCV tracker"):
-        OpenCVTracker("boosting")
+        OpenCVTracker("boosting", "visible")
     with pytest.raises(ValueError, match="has no parameter"):
-        OpenCVTracker("csrt", params={"not_a_param": 1})
+        OpenCVTracker("csrt", "visible", params={"not_a_param": 1})
     with pytest.raises(ValueError, match="invalid initial box"):
-        KCFTracker().initialize({"visible": np.zeros((50, 50, 3), np.uint8)}, np.array([1, 1, 0, 5]))
+        kcf().initialize({"visible": np.zeros((50, 50, 3), np.uint8)}, np.array([1, 1, 0, 5]))
     with pytest.raises(RuntimeError, match="before initialize"):
-        KCFTracker().track({"visible": np.zeros((50, 50, 3), np.uint8)})
+        kcf().track({"visible": np.zeros((50, 50, 3), np.uint8)})
 
 
 @pytest.mark.parametrize("name", ["kcf_rgbt", "csrt_tir"])

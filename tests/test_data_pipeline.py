@@ -66,7 +66,7 @@ def test_sampler_respects_max_gap():
 
 def test_sampler_rejects_data_without_usable_frames():
     with pytest.raises(ValueError, match="usable"):
-        CausalPairSampler([_sequence([False, False])])
+        CausalPairSampler([_sequence([False, False])], max_gap=30)
 
 
 def test_gaussian_radius_matches_cornernet_formula():
@@ -104,9 +104,10 @@ def test_heatmap_center_cell_round_or_floor():
 
 def _processing(search_jitter: Jitter | None = None, augmentation: Augmentation | None = None):
     """Template 64 / search 128 pairs, no template jitter; no search jitter or augmentation unless given."""
-    return PairProcessing(template_size=64, search_size=128, template_jitter=Jitter(0, 0),
-                          search_jitter=search_jitter or Jitter(0, 0),
-                          augmentation=augmentation or Augmentation(0, 0, 0))
+    return PairProcessing(template_size=64, search_size=128, template_factor=2.0, search_factor=4.0,
+                          template_jitter=Jitter(0, 0), search_jitter=search_jitter or Jitter(0, 0),
+                          augmentation=augmentation or Augmentation(0, 0, 0), heatmap_stride=16,
+                          heatmap_cell="round")
 
 
 def test_processing_without_jitter_centres_the_target():
@@ -187,7 +188,14 @@ def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell, 
 
 
 def _datamodule(root, **overrides) -> TrackingDataModule:
-    options = dict(
+    """conf/data/pipeline/default.yaml's options (what every data config has), small sizes and counts, no
+    template jitter; the keys the training config gives (src.train.build_datamodule) passed here."""
+    options = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "pipeline" / "default.yaml"))
+    options.update(
+        template_jitter={},
+        modalities=["visible", "infrared"],
+        heatmap_stride=16,
+        heatmap_cell="round",
         name="rgbt234",
         root=str(root),
         splits={"train": "train", "val": "val", "test": "test"},
@@ -341,6 +349,8 @@ def test_config_instantiates_with_train_sizes(tiny_synthetic_root):
         search_size=128,
         modalities=["visible", "infrared"],
         seed=1,
+        heatmap_stride=16,
+        heatmap_cell="round",
         _convert_="all",
     )
     assert isinstance(dm, TrackingDataModule)

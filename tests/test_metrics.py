@@ -444,3 +444,69 @@ def test_sparse_annotation_frames_without_ground_truth_are_not_scored(protocol):
     assert out["metrics"]["SR@0.5"] == pytest.approx(1.0)
     assert out["curves"]["precision"][-1] == pytest.approx(1.0)
     assert out["curves"]["success"][0] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# TrackingScores: the Metric validation, test and evaluate score with
+# ------------------------------------------------------------------------------------------------
+
+
+def _tracking_scores_inputs():
+    seqs = [
+        make_seq("a", 4, infrared=np.tile(GT_BOX + [2, 0, 0, 0], (4, 1)), attributes={"LI": True}),
+        make_seq("b", 6, valid=[1, 1, 0, 1, 1, 1], attributes={"LI": False, "cover": np.ones(6)}),
+        make_seq("c", 5, attributes={"LI": True}, meta={"size": (300, 400)}),
+        make_seq("d", 3, meta={}),  # image size unknown
+    ]
+    results = {"a": shifted([0, 3, 12, 30]), "b": shifted([0, 1, 25, 5, -4, 0]),
+               "c": shifted([0, 0, 5, 10, 20]), "d": shifted([0, 2, 4])}
+    results["b"][4, 2] = -1.0  # a degenerate box (LasHeR replaces it)
+    results["c"][3] = np.nan  # a lost target
+    return seqs, results, {"extreme": ["a", "c"], "normal": ["b", "d"]}
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+def test_tracking_scores_equals_evaluate_results_in_any_update_order(protocol):
+    from src.metrics import TrackingScores
+
+    seqs, results, subsets = _tracking_scores_inputs()
+    ref = evaluate_results(results, seqs, protocol, subsets=subsets, tau=0.05)
+    metric = TrackingScores(seqs, protocol, subsets=subsets, tau=0.05)
+    for seq in (seqs[2], seqs[0], seqs[3], seqs[1]):  # compute puts them back in catalogue order
+        metric.update(results[seq.name], seq if seq.name != "d" else "d")  # a record or its name
+    out = metric.compute()
+    assert json.dumps(out, sort_keys=True, allow_nan=False) == json.dumps(ref, sort_keys=True)
+    metric.reset()  # a fresh accumulation, e.g. the next validation epoch
+    for seq in seqs:
+        metric.update(results[seq.name], seq)
+    assert metric.compute() == out
+    single = TrackingScores(seqs, protocol, tau=0.05)
+    single.update(results["c"], "c")  # a share of the sequences: those alone are scored
+    assert single.compute() == evaluate_results({"c": results["c"]}, seqs[2:3], protocol, tau=0.05)
+
+
+def test_tracking_scores_conventions_and_errors():
+    from src.metrics import TrackingScores
+
+    seqs, results, subsets = _tracking_scores_inputs()
+    assert TrackingScores.full_state_update is False and TrackingScores.higher_is_better is None
+    metric = TrackingScores(seqs, "rgbt234")
+    assert all(metric._reductions[k].__name__ == "dim_zero_cat" for k in metric._defaults)
+    with pytest.raises(KeyError, match="not one of"):
+        metric.update(results["a"], "zz")
+    with pytest.raises(ValueError, match="2 boxes for 4 frames"):
+        metric.update(results["a"][:2], "a")
+    with pytest.raises(KeyError, match="unknown sequence"):
+        TrackingScores(seqs, "rgbt234", subsets={"x": ["zz"]})
+    metric.update(results["a"], "a")
+    metric.update(results["a"], "a")
+    with pytest.raises(ValueError, match="updated more than once"):
+        metric.compute()
+    metric.reset()
+    for seq in seqs[:2]:
+        metric.update(results[seq.name], seq)
+    partial = TrackingScores(seqs, "rgbt234", subsets=subsets)
+    partial.update(results["a"], "a")
+    with pytest.raises(KeyError, match="unknown sequence"):  # a subset member never scored
+        partial.compute()
+    assert metric.compute() == evaluate_results(results, seqs[:2], "rgbt234")

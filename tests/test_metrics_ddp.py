@@ -17,6 +17,7 @@ from src.metrics import (
     NormalizedPrecisionCurve,
     PrecisionCurve,
     SuccessCurve,
+    TrackingScores,
     evaluate_results,
 )
 from src.metrics.protocols import PROTOCOLS
@@ -73,14 +74,43 @@ def _score(seqs, results, protocol, rank=0, world=1) -> dict:
     return out
 
 
+def _subsets(seqs) -> dict[str, list[str]]:
+    return {"first": [s.name for s in seqs[:3]], "rest": [s.name for s in seqs[3:]]}
+
+
+def _attributed(seqs):
+    for i, seq in enumerate(seqs):  # per-sequence attribute flags: the report's attribute breakdown
+        seq.attributes.update({"LI": i % 2 == 0, "FM": i % 3 == 0})
+    return seqs
+
+
+def _tracking_reports(seqs, results, rank, world) -> dict:
+    """TrackingScores' whole report per protocol, each rank updating with its share in reverse
+    order; and a benchmark of one sequence (the second rank then updates with none)."""
+    reports = {}
+    for protocol in PROTOCOLS:
+        metric = TrackingScores(seqs, protocol, subsets=_subsets(seqs))
+        for seq in seqs[rank::world][::-1]:
+            metric.update(results[seq.name], seq)
+        reports[protocol] = metric.compute()
+        one = TrackingScores(seqs[:1], protocol).to("cpu")  # as validation: on the module's device
+        for seq in seqs[:1][rank::world]:
+            one.update(results[seq.name], seq)
+        reports[f"{protocol}/one"] = one.compute()
+    return reports
+
+
 def _worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         seqs, results = random_benchmark()
         values = {p: _score(seqs, results, p, rank, world) for p in PROTOCOLS}
+        reports = _tracking_reports(_attributed(seqs), results, rank, world)
         if rank == 0:
             with open(out_file, "w") as f:
                 json.dump(values, f)
+            with open(f"{out_file}.reports", "w") as f:
+                json.dump(reports, f)
     finally:
         dist.destroy_process_group()
 
@@ -107,6 +137,16 @@ def test_two_processes_equal_one_and_evaluate_results(tmp_path):
         for key in ("precision", "success", "norm_precision"):
             if key in ref["curves"]:
                 np.testing.assert_allclose(single[key], ref["curves"][key], atol=1e-12)
+    # TrackingScores (what validation and evaluate score with): the whole report over 2 processes is
+    # exactly evaluate_results' on all sequences (every figure, subset, attribute, curve and row)
+    reports = json.loads((tmp_path / "ddp.json.reports").read_text())
+    seqs = _attributed(seqs)
+    for protocol in PROTOCOLS:
+        ref = evaluate_results(results, seqs, protocol, subsets=_subsets(seqs))
+        assert ref["attributes"] and ref["subsets"]
+        assert reports[protocol] == json.loads(json.dumps(ref)), protocol
+        one = evaluate_results(results, seqs[:1], protocol)
+        assert reports[f"{protocol}/one"] == json.loads(json.dumps(one)), protocol
 
 
 def test_forward_reset_and_plot():

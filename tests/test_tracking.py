@@ -337,8 +337,10 @@ def test_tracker_inputs_equal_the_training_pipeline(tiny_synthetic_root):
     sequences, _ = read_sequences(tiny_synthetic_root)
     seq = sequences[0]
     tracker = OSTrackTracker(tiny_net("cmc"))
-    processing = PairProcessing(template_size=32, search_size=64, search_jitter=Jitter(0.0, 0.0),
-                                augmentation=Augmentation(0.0, 0.0, 0.0))
+    processing = PairProcessing(template_size=32, search_size=64, template_factor=tracker.template_factor,
+                                search_factor=tracker.search_factor, search_jitter=Jitter(0.0, 0.0),
+                                augmentation=Augmentation(0.0, 0.0, 0.0), heatmap_stride=16,
+                                heatmap_cell="round")
     first = {m: read_image(seq.frames[m][0]) for m in seq.modalities}
     second = {m: read_image(seq.frames[m][1]) for m in seq.modalities}
     box = seq.boxes[VISIBLE][0]

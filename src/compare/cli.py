@@ -77,18 +77,18 @@ def log_wandb_summary(tables: list[Table], figures: Mapping[str, Path], group: s
 def run(cfg: DictConfig) -> list[Table]:
     inputs = cfg.inputs if OmegaConf.is_list(cfg.inputs) else ([cfg.inputs] if cfg.inputs else [])
     records = collect(inputs, cfg.get("wandb_group"), cfg.get("wandb_dir"), bool(cfg.get("wandb_online")),
-                      cfg.get("wandb_project", "rgbt-cmc"), cfg.get("wandb_entity"))
+                      cfg.wandb_project, cfg.get("wandb_entity"))
     if not records:
         raise SystemExit(f"src.compare: no metrics.json with scores found in {list(inputs)}"
                          + (f" or W&B group {cfg.wandb_group!r}" if cfg.get("wandb_group") else ""))
     out_dir = Path(cfg.output_dir)
-    tables, figures = write_outputs(records, out_dir, cfg.get("fps_key", "e2e"), bool(cfg.get("plots", True)))
+    tables, figures = write_outputs(records, out_dir, cfg.fps_key, bool(cfg.plots))
     print(f"{len(records)} runs, {len(group_methods(records))} methods\n")
     print("\n".join(t.to_markdown() for t in tables))
     print(f"written to {out_dir}")
     if cfg.get("log_wandb"):
         group = cfg.get("summary_group") or cfg.get("wandb_group") or "compare"
-        log_wandb_summary(tables, figures, group, cfg.get("wandb_project", "rgbt-cmc"), out_dir,
+        log_wandb_summary(tables, figures, group, cfg.wandb_project, out_dir,
                           mode=str(cfg.get("wandb_mode") or "offline"))
     return tables
 

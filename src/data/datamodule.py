@@ -92,8 +92,8 @@ class PairDataset(Dataset):
         seed: int,
         stream: int,
         length: int,
-        modalities: tuple[str, ...] = (VISIBLE, INFRARED),
-        max_gap: int = 30,
+        modalities: tuple[str, ...],
+        max_gap: int,
         max_tries: int = 20,
     ):
         self.sequences = sequences
@@ -145,13 +145,13 @@ class OnlinePairDataset(Dataset):
     Args:
         generate: the generator's parameters (``conf/data/synthetic.yaml``, ``generate``), with the
             online overrides applied (wider target sizes and aspect ratios, for instance).
-        frames: length of each drawn scene (its motion, scale change and occlusion play out over it).
+        frames: length of each drawn scene (its motion, scale change and occlusion play out over it;
+            ``data.online.frames``).
         Others as :class:`PairDataset`.
     """
 
     def __init__(self, generate: Mapping, processing: PairProcessing, seed: int, stream: int, length: int,
-                 modalities: tuple[str, ...] = (VISIBLE, INFRARED), max_gap: int = 30, frames: int = 100,
-                 max_tries: int = 20):
+                 modalities: tuple[str, ...], max_gap: int, frames: int, max_tries: int = 20):
         from src.data import synthetic
 
         self.generate = synthetic.resolve_config(generate)
@@ -242,36 +242,40 @@ class TrackingDataModule(L.LightningDataModule):
     ``{fraction, frames, generate}``: that fraction of the training pairs comes from scenes the
     generator draws on the fly (``OnlinePairDataset``, ``generate`` overriding the benchmark's
     generation parameters), the rest from the written train split.
+
+    The pipeline keys and the training config's have no defaults here: conf/data/pipeline/default.yaml
+    and the model config hold them (``src.train.build_datamodule`` passes them all).
     """
 
     def __init__(
         self,
         name: str,
         root: str,
+        *,
+        template_size: int,
+        search_size: int,
+        modalities: list[str] | tuple[str, ...],
+        seed: int,
+        batch_size: int,
+        num_workers: int,
+        samples_per_epoch: int,
+        val_samples: int,
+        max_gap: int,
+        template_factor: float,
+        search_factor: float,
+        template_jitter: Mapping,
+        search_jitter: Mapping,
+        augmentation: Mapping,
+        heatmap_stride: int,
+        heatmap_cell: str,
+        pin_memory: bool,
+        persistent_workers: bool,
+        worker_context: str,
         splits: Mapping | None = None,
         dataset: str | None = None,
         protocol: str | None = None,
         generate: Mapping | None = None,
         reader: Mapping | None = None,
-        template_size: int = 128,
-        search_size: int = 256,
-        modalities: list[str] | tuple[str, ...] = (VISIBLE, INFRARED),
-        seed: int = 0,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        samples_per_epoch: int = 2048,
-        val_samples: int = 256,
-        max_gap: int = 30,
-        template_factor: float = 2.0,
-        search_factor: float = 4.0,
-        template_jitter: Mapping | None = None,
-        search_jitter: Mapping | None = None,
-        augmentation: Mapping | None = None,
-        heatmap_stride: int = 16,
-        heatmap_cell: str = "round",
-        pin_memory: bool = False,
-        persistent_workers: bool = True,
-        worker_context: str = "spawn",
         online: Mapping | None = None,
     ):
         super().__init__()
@@ -302,9 +306,9 @@ class TrackingDataModule(L.LightningDataModule):
             search_size=int(search_size),
             template_factor=float(template_factor),
             search_factor=float(search_factor),
-            template_jitter=Jitter(**dict(template_jitter or {})),
-            search_jitter=Jitter(**dict(search_jitter or {"center": 3.0, "scale": 0.25})),
-            augmentation=Augmentation(**dict(augmentation or {})),
+            template_jitter=Jitter(**dict(template_jitter)),
+            search_jitter=Jitter(**dict(search_jitter)),
+            augmentation=Augmentation(**dict(augmentation)),
             heatmap_stride=int(heatmap_stride),
             heatmap_cell=str(heatmap_cell),
         )

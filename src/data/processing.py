@@ -20,17 +20,17 @@ from src.utils.boxes import ltwh_to_cxcywh
 
 @dataclass
 class Augmentation:
-    """Photometric and geometric augmentation of a pair (OSTrack: grayscale 0.05, flip 0.5,
-    brightness jitter 0.2).
+    """Photometric and geometric augmentation of a pair (the values: ``data.augmentation``,
+    conf/data/pipeline/default.yaml; OSTrack's recipe).
 
     hflip: probability of flipping template and search crops of both modalities together.
     brightness: each crop's pixels are multiplied by a factor drawn from ``[1 - b, 1 + b]``.
     grayscale: probability of turning the visible crops (template and search together) grey.
     """
 
-    hflip: float = 0.5
-    brightness: float = 0.2
-    grayscale: float = 0.05
+    hflip: float
+    brightness: float
+    grayscale: float
 
 
 CENTER_CELLS = ("round", "floor")
@@ -87,25 +87,27 @@ def gaussian_radius(width: float, height: float, min_overlap: float = 0.7) -> fl
     return min(r1, r2, r3)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PairProcessing:
     """Turns frames + boxes of a template and a search frame into one training sample.
 
     Crops: template at ``template_factor`` around its (lightly) jittered box, search at
     ``search_factor`` around its jittered box; the geometry comes from the visible box and is
     applied to every modality. Boxes in the output are the visible ground truth in crop
-    coordinates, normalised ``cxcywh``.
+    coordinates, normalised ``cxcywh``. The values come from the configs (TrackingDataModule passes
+    them): the sizes, stride and cell from ``model``, the rest from ``data`` (conf/data/pipeline/).
+    ``template_jitter`` not given: none.
     """
 
-    template_size: int = 128
-    search_size: int = 256
-    template_factor: float = 2.0
-    search_factor: float = 4.0
+    template_size: int
+    search_size: int
+    template_factor: float
+    search_factor: float
     template_jitter: Jitter = field(default_factory=Jitter)
-    search_jitter: Jitter = field(default_factory=lambda: Jitter(3.0, 0.25))
-    augmentation: Augmentation = field(default_factory=Augmentation)
-    heatmap_stride: int = 16
-    heatmap_cell: str = "round"
+    search_jitter: Jitter
+    augmentation: Augmentation
+    heatmap_stride: int
+    heatmap_cell: str
     min_box_fraction: float = 0.5  # of the target that must stay inside the search crop
 
     def geometry(

@@ -29,7 +29,7 @@ class CausalPairSampler:
 
     Args:
         sequences: the training sequences.
-        max_gap: largest template-to-search distance in frames before widening.
+        max_gap: largest template-to-search distance in frames before widening (``data.max_gap``).
         gap_increase: widening step (OSTrack uses 5).
         weights: per-sequence sampling weights (default: proportional to usable frames, so long
             sequences are not under-sampled; OSTrack samples sequences uniformly within a dataset).
@@ -38,7 +38,7 @@ class CausalPairSampler:
     def __init__(
         self,
         sequences: list[Sequence],
-        max_gap: int = 30,
+        max_gap: int,
         gap_increase: int = 5,
         weights: np.ndarray | None = None,
     ):

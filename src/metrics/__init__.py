@@ -1,10 +1,13 @@
 """Tracking metrics: vectorized protocols (functional, protocols), torchmetrics classes, plots.
 
-``evaluate_results`` scores a tracker's results on a benchmark as its toolkit does; the
-torchmetrics classes (``src.metrics.tracking_metrics``) accumulate the same figures sequence by
-sequence, DDP-safe; ``src.metrics.plots`` draws precision/success plots and attribute radars.
-The torchmetrics classes are imported on first use: importing torchmetrics takes seconds, and
-score-only evaluation does not need it.
+``TrackingScores`` (``src.metrics.tracking_metrics``) is the torchmetrics Metric that validation,
+the end-of-training test and ``python -m src.evaluate`` score with: updated sequence by sequence,
+DDP-safe, its compute is the protocol engine (``src.metrics.protocols``: ``score_frames`` then
+``summarize``), as the benchmark's toolkit scores. ``evaluate_results`` is that engine's
+functional form (all results at once); the single-figure torchmetrics classes (``MPR``, ``MSR``,
+``BenchmarkMetrics``, ...) accumulate the same figures as sums; ``src.metrics.plots`` draws
+precision/success plots and attribute radars. The torchmetrics classes are imported on first use:
+importing torchmetrics takes seconds, and the protocol engine alone does not need it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ _METRIC_CLASSES = (
     "SuccessCurve",
     "SuccessRate",
     "SuccessScore",
+    "TrackingScores",
 )
 # The benchmarks' short names.
 _ALIASES = {"MPR": "MaximumPrecisionRate", "MSR": "MaximumSuccessRate", "NPR": "NormalizedPrecisionRate"}

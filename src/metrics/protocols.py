@@ -523,6 +523,17 @@ def sequence_inputs(seq, protocol: str | Protocol, sizes: dict | None = None, ne
     return gt, np.asarray(seq.valid, dtype=bool), cover, size
 
 
+def check_result(name: str, pred, n_frames: int) -> np.ndarray:
+    """One sequence's result boxes as float64 ``[T, 4]`` ltwh, at least ``n_frames`` of them (else a
+    ValueError naming the sequence)."""
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.ndim != 2 or pred.shape[1] != 4:
+        raise ValueError(f"results for {name!r}: expected [T, 4] ltwh boxes, got shape {pred.shape}")
+    if len(pred) < n_frames:
+        raise ValueError(f"results for {name!r}: {len(pred)} boxes for {n_frames} frames")
+    return pred
+
+
 def evaluate_results(
     results: dict[str, np.ndarray],
     sequences: list,
@@ -531,7 +542,9 @@ def evaluate_results(
     tau: float = 0.03,
     sizes: dict[str, tuple[float, float]] | None = None,
 ) -> dict:
-    """Score tracking results as the benchmark's toolkit does.
+    """Score tracking results as the benchmark's toolkit does (the functional form of
+    :class:`~src.metrics.tracking_metrics.TrackingScores`, which validation, test and evaluate use:
+    both are :func:`score_frames` then :func:`summarize`).
 
     Args:
         results: sequence name -> ``[T, 4]`` ltwh boxes (frame 0 the initialisation frame).
@@ -556,19 +569,27 @@ def evaluate_results(
     preds, gts, valids, covers, size_list = [], [], [], [], []
     for seq in sequences:
         gt, valid, cover, size = sequence_inputs(seq, p, sizes)
-        pred = np.asarray(results[seq.name], dtype=np.float64)
-        if pred.ndim != 2 or pred.shape[1] != 4:
-            raise ValueError(f"results for {seq.name!r}: expected [T, 4] ltwh boxes, got shape {pred.shape}")
-        if len(pred) < len(seq):
-            raise ValueError(f"results for {seq.name!r}: {len(pred)} boxes for {len(seq)} frames")
-        preds.append(pred)
+        preds.append(check_result(seq.name, results[seq.name], len(seq)))
         gts.append(gt)
         valids.append(valid)
         covers.append(cover)
         size_list.append(size)
     scores = score_frames(p, preds, gts, valids, covers, size_list)
+    return summarize(scores, [s.name for s in sequences], [s.attributes for s in sequences], subsets, tau)
+
+
+def summarize(
+    scores: FrameScores,
+    names: list[str],
+    attributes: list[dict | None],
+    subsets: dict[str, list[str]] | None = None,
+    tau: float = 0.03,
+) -> dict:
+    """The metrics.json figures of the scored sequences (``scores``, S of them): overall, per subset
+    (names from ``names``; an unknown one is a KeyError), per attribute (``attributes``: each
+    sequence's ``Sequence.attributes``), the curves and one row per sequence. See
+    :func:`evaluate_results` for what it returns."""
     stats = sequence_stats(scores)
-    names = [s.name for s in sequences]
     position = {n: i for i, n in enumerate(names)}
     overall = aggregate(stats, None, tau, with_curves=True)
 
@@ -579,15 +600,15 @@ def evaluate_results(
             raise KeyError(f"subset {sub_name!r} names unknown sequence(s): {', '.join(unknown[:10])}")
         subset_out[sub_name] = aggregate(stats, [position[m] for m in members], tau)
 
-    attr_members = MF.attribute_groups([seq.attributes for seq in sequences])
-    attributes = {code: aggregate(stats, members, tau) for code, members in sorted(attr_members.items())}
+    attr_members = MF.attribute_groups(list(attributes))
+    by_attribute = {code: aggregate(stats, members, tau) for code, members in sorted(attr_members.items())}
 
     return {
         "metrics": overall["metrics"],
         "subsets": subset_out,
-        "attributes": attributes,
+        "attributes": by_attribute,
         "curves": overall["curves"],
-        "sequences": per_sequence(stats, names, tau),
+        "sequences": per_sequence(stats, list(names), tau),
         # which sequences each subset holds: paired tests on a subset (src/compare/tables.py) need them
         "subset_sequences": {sub_name: list(members) for sub_name, members in (subsets or {}).items()},
     }

@@ -1,5 +1,11 @@
 """torchmetrics classes for tracking figures, correct under DDP, equal to :func:`evaluate_results`.
 
+:class:`TrackingScores` is the one path that validation, the end-of-training test and
+``python -m src.evaluate`` score with: it keeps every sequence's per-frame scores and computes the
+whole metrics.json report (metrics, subsets, attributes, curves, per-sequence rows) with the
+protocol engine (:mod:`src.metrics.protocols`, its functional core). The single-figure classes
+below keep sums instead, for use as ordinary torchmetrics:
+
 Each ``update`` takes ONE sequence (a tracker's boxes over its frames) and adds that sequence's
 counts and sums (from the same vectorized protocol code as ``evaluate_results``) to states that
 reduce by sum (or max) across processes. ``compute`` then averages the way the protocol does:
@@ -28,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.utilities import dim_zero_cat
+from torchmetrics.utilities.distributed import gather_all_tensors
 from torchmetrics.utilities.plot import plot_curve
 
 from src.metrics import functional as MF
@@ -35,10 +43,12 @@ from src.metrics.protocols import (
     FrameScores,
     Protocol,
     SequenceStats,
+    check_result,
     get_protocol,
     score_frames,
     sequence_inputs,
     sequence_stats,
+    summarize,
 )
 
 _DTYPE = torch.float64  # counts and pixel sums stay exact across many frames
@@ -407,3 +417,114 @@ class BenchmarkMetrics(MetricCollection):
             else:
                 out[key.replace("_", ".") if key.startswith("SR@") else key] = value
         return out
+
+
+class TrackingScores(Metric):
+    """Every figure of metrics.json for a benchmark's sequences, DDP-safe: the one scoring path.
+
+    Args:
+        sequences: the benchmark's :class:`~src.data.sequence.Sequence` records, in report order
+            (every rank passes the same list; each updates with its own share of them).
+        protocol: rgbt234, gtot, lasher, rgbt210, got10k or otb.
+        subsets: name -> sequence names (each must be among ``sequences`` and updated by compute).
+        tau: robustness threshold on ``max_ratio`` for ``track_success``.
+        sizes: optional sequence name -> (W, H) image size, overriding ``meta``/frames.
+
+    ``update(preds, sequence)`` adds one sequence: ``preds`` ``[T, 4]`` ltwh result boxes and the
+    sequence (a record of ``sequences`` or its name). It scores its frames with the protocol
+    (:func:`~src.metrics.protocols.score_frames`) and appends them to list states that concatenate
+    across processes: per frame the thresholded precision/success values (and normalised
+    precision where the protocol has NPR), IoU, center error and the frame masks; per sequence its
+    position in ``sequences``, its length and image diagonal (all float64: exact for these values,
+    and one dtype for all of them across ranks).
+
+    ``compute()`` puts the sequences in ``sequences`` order (whichever rank scored them) and returns
+    :func:`~src.metrics.protocols.summarize` of them: ``{"metrics", "subsets", "attributes", "curves",
+    "sequences", "subset_sequences"}``, plain JSON values, exactly :func:`evaluate_results` of the
+    same results. A sequence updated twice is an error.
+    """
+
+    full_state_update = False  # update appends this sequence's scores; it never reads the others
+    is_differentiable = False
+    # A report of many figures, some better high (MSR, MPR, SR@t, AOR), some low (APE, max_ratio):
+    # no single direction (the figures' own classes above carry theirs).
+    higher_is_better = None
+
+    _MASKS = ("frames", "scored_valid", "valid")
+    _PER_SEQUENCE = ("index", "length", "diagonal")
+
+    def __init__(self, sequences: list, protocol: str | Protocol = "rgbt234",
+                 subsets: dict[str, list[str]] | None = None, tau: float = 0.03,
+                 sizes: dict[str, tuple[float, float]] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.protocol = get_protocol(protocol)
+        self.catalogue = list(sequences)
+        self.position = {seq.name: i for i, seq in enumerate(self.catalogue)}
+        if len(self.position) != len(self.catalogue):
+            raise ValueError("sequences: two records share a name")
+        self.subsets = {k: list(v) for k, v in (subsets or {}).items()}
+        for sub_name, members in self.subsets.items():
+            unknown = [m for m in members if m not in self.position]
+            if unknown:
+                raise KeyError(f"subset {sub_name!r} names unknown sequence(s): {', '.join(unknown[:10])}")
+        self.tau = float(tau)
+        self.sizes = sizes
+        values = ["precision", "success", "iou", "error"] + (["norm_precision"] if self.protocol.npr else [])
+        self._frame_states = (*values, *self._MASKS)
+        for name in (*self._frame_states, *self._PER_SEQUENCE):
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: Tensor | np.ndarray, sequence: Any) -> None:
+        """Score one sequence (a record of ``sequences`` or its name) and keep its per-frame scores."""
+        name = getattr(sequence, "name", sequence)
+        if name not in self.position:
+            raise KeyError(f"sequence {name!r} is not one of this metric's sequences")
+        seq = self.catalogue[self.position[name]]
+        gt, valid, cover, size = sequence_inputs(seq, self.protocol, self.sizes)
+        pred = check_result(seq.name, _np(preds), len(seq))
+        scores = score_frames(self.protocol, [pred], [gt], [valid], [cover], [size])
+        for key in self._frame_states:
+            self._append(key, getattr(scores, key))
+        self._append("index", [self.position[name]])
+        self._append("length", [scores.offsets[-1]])
+        self._append("diagonal", scores.diagonal)
+
+    def _append(self, key: str, values: Any) -> None:
+        getattr(self, key).append(torch.as_tensor(np.asarray(values, dtype=np.float64), device=self.device))
+
+    def _sync_dist(self, dist_sync_fn: Any = gather_all_tensors, process_group: Any = None) -> None:
+        """torchmetrics' sync, a rank that scored no sequence (fewer sequences than ranks) sending empty
+        float64 states: torchmetrics would send empty tensors of ``self.dtype``, which ``.to(device)``
+        resets to float32, a mismatch with the other ranks' float64. (``sync`` restores the local
+        states afterwards.)"""
+        for key in self._defaults:
+            if isinstance(getattr(self, key), list) and not getattr(self, key):
+                setattr(self, key, [torch.zeros(0, dtype=_DTYPE, device=self.device)])
+        super()._sync_dist(dist_sync_fn, process_group)
+
+    def _gathered(self, key: str) -> np.ndarray:
+        state = getattr(self, key)
+        if isinstance(state, list) and not state:  # nothing scored
+            return np.zeros(0)
+        return dim_zero_cat(state).cpu().numpy()
+
+    def compute(self) -> dict:
+        index = self._gathered("index").astype(np.int64)
+        lengths = self._gathered("length").astype(np.int64)
+        order = np.argsort(index, kind="stable")
+        twice = index[order][1:][np.diff(index[order]) == 0]
+        if len(twice):
+            raise ValueError(f"sequence {self.catalogue[twice[0]].name!r} was updated more than once")
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        frames = (np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in order])
+                  if len(order) else np.zeros(0, dtype=np.int64))
+        per_frame = {key: self._gathered(key)[frames] for key in self._frame_states}
+        for key in self._MASKS:
+            per_frame[key] = per_frame[key].astype(bool)
+        offsets = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(lengths[order], out=offsets[1:])
+        scores = FrameScores(self.protocol, offsets, norm_precision=per_frame.pop("norm_precision", None),
+                             diagonal=self._gathered("diagonal")[order], **per_frame)
+        records = [self.catalogue[i] for i in index[order]]
+        return summarize(scores, [s.name for s in records], [s.attributes for s in records], self.subsets,
+                         self.tau)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from src.conf import CONF_DIR
 from src.data.sequence import INFRARED, VISIBLE, stand_in
 from src.data.transforms import MEAN, STD, crop, crop_geometry
 from src.utils.boxes import clip_ltwh, cxcywh_to_ltwh, ltwh_to_cxcywh
@@ -51,6 +53,24 @@ def _net_setting(net: torch.nn.Module, key: str) -> Any:
 
 
 
+# The tracking loop's settings that do not depend on the network live in conf/tracker/ours.yaml
+# (``factory``); ``size_lr``, which does, in conf/model/base.yaml (``model.tracker``, stored in checkpoints).
+# A tracker built without them (validation, the end-of-run test, the ONNX tracker, src.export) reads them
+# from there: one copy of each value.
+LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning")
+
+
+@cache
+def loop_defaults() -> dict[str, Any]:
+    """conf/tracker/ours.yaml's :data:`LOOP_SETTINGS` plus conf/model/base.yaml's ``tracker`` section."""
+    from omegaconf import OmegaConf
+
+    from src.conf import complete_section
+
+    factory = OmegaConf.load(CONF_DIR / "tracker" / "ours.yaml").factory
+    return {**{key: factory[key] for key in LOOP_SETTINGS}, **complete_section("tracker", None)}
+
+
 def _checked_box(box_ltwh, what: str) -> np.ndarray:
     """``box_ltwh`` as a float64 ``[4]`` copy; ValueError unless finite with positive size."""
     box = np.array(box_ltwh, dtype=np.float64).reshape(4)
@@ -66,6 +86,8 @@ class OSTrackTracker:
             search_infrared, template_box) -> {score_map, size_map, offset_map, ...}`` and
             ``decode(score_map, size_map, offset_map) -> [B, 4]`` cxcywh in ``[0, 1]``).
         template_factor / search_factor: crop side over ``sqrt(w * h)`` (OSTrack: 2 and 4).
+            This and ``min_size``, ``hanning``, ``size_lr``: ``None`` takes :func:`loop_defaults`
+            (conf/tracker/ours.yaml, conf/model/base.yaml's ``tracker``).
         device: where the network runs; ``None`` keeps the device of its parameters.
         template_size / search_size: crop sides in pixels; ``None`` reads them from the network.
         modalities: what the tracker reads; ``None`` reads them from the network (a single-modal
@@ -84,10 +106,16 @@ class OSTrackTracker:
 
     name = "ours"
 
-    def __init__(self, net: torch.nn.Module, template_factor: float = 2.0, search_factor: float = 4.0,
-                 device: str | torch.device | None = None, template_size: int | None = None,
-                 search_size: int | None = None, modalities: tuple[str, ...] | list[str] | None = None,
-                 min_size: float = 10.0, hanning: bool = True, size_lr: float = 1.0):
+    def __init__(self, net: torch.nn.Module, template_factor: float | None = None,
+                 search_factor: float | None = None, device: str | torch.device | None = None,
+                 template_size: int | None = None, search_size: int | None = None,
+                 modalities: tuple[str, ...] | list[str] | None = None, min_size: float | None = None,
+                 hanning: bool | None = None, size_lr: float | None = None):
+        given = {"template_factor": template_factor, "search_factor": search_factor, "min_size": min_size,
+                 "hanning": hanning, "size_lr": size_lr}
+        settings = {**loop_defaults(), **{k: v for k, v in given.items() if v is not None}}
+        template_factor, search_factor = settings["template_factor"], settings["search_factor"]
+        min_size, hanning, size_lr = settings["min_size"], settings["hanning"], settings["size_lr"]
         if device is None:
             param = next(net.parameters(), None)
             device = param.device if param is not None else torch.device("cpu")
@@ -149,7 +177,7 @@ class OSTrackTracker:
         the ``net.``-prefixed weights), or from an exported weights file (``{"net": state_dict,
         "config": net config}``, what ``src.train``'s ``export_weights`` writes), and wrap it.
         ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
-        hyperparameter (``model.tracker``), then the constructor's defaults."""
+        hyperparameter (``model.tracker``), then :func:`loop_defaults`."""
         from src.models import build_network
         from src.models.pretrained import current_names, load_file
 

@@ -90,9 +90,10 @@ def render_samples(batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor],
 
 class SampleImages(Callback):
     """Every ``every_n_epochs`` epochs, renders the first training batch's predictions (template |
-    search | score map, both modalities) to ``dirpath/epoch_XXX.png`` and to W&B."""
+    search | score map, both modalities) to ``dirpath/epoch_XXX.png`` and to W&B (settings:
+    conf/callbacks/default.yaml, ``sample_images``)."""
 
-    def __init__(self, dirpath: str, every_n_epochs: int = 5, count: int = 4):
+    def __init__(self, dirpath: str, every_n_epochs: int, count: int):
         self.dirpath = Path(dirpath)
         self.every_n_epochs = max(1, int(every_n_epochs))
         self.count = count

@@ -1,13 +1,16 @@
 """Validation by tracking: run the real tracker over the validation sequences and score them.
 
-Under DDP each rank tracks its share of the sequences; the results are gathered so every rank
-scores the same full set (and logs identical values).
+Under DDP each rank tracks its share of the sequences and updates a
+:class:`~src.metrics.tracking_metrics.TrackingScores` with them; its compute gathers every rank's
+per-frame scores (torchmetrics' own sync), so every rank scores the same full set (and logs
+identical values).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 
 import numpy as np
 import torch
@@ -27,15 +30,6 @@ def truncate(seq: Sequence, max_frames: int | None) -> Sequence:
         seq, frames={m: list(p[:max_frames]) for m, p in seq.frames.items()},
         boxes={m: b[:max_frames] for m, b in seq.boxes.items()}, valid=seq.valid[:max_frames],
         attributes=attributes)
-
-
-def _gather(obj, module) -> list:
-    """``obj`` from every rank (a one-element list without distributed training)."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return [obj]
-    out: list = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(out, obj)
-    return out
 
 
 @torch.no_grad()
@@ -60,7 +54,7 @@ def track_validation(module, split: str, protocol: str, max_sequences: int | Non
 
     Returns an empty dict (and logs why) when the datamodule offers no sequences.
     """
-    from src.metrics import evaluate_results
+    from src.metrics import TrackingScores
 
     datamodule = module.trainer.datamodule
     if datamodule is None or not hasattr(datamodule, "sequences"):
@@ -71,9 +65,14 @@ def track_validation(module, split: str, protocol: str, max_sequences: int | Non
     if not sequences:
         return {}
     rank, world = module.global_rank, module.trainer.world_size
-    results = track_sequences(module.net, sequences[rank::world], **module.hparams.get("tracker", {}))
-    merged: dict = {}
-    for part in _gather(results, module):
-        merged.update(part)
-    report = evaluate_results(merged, sequences, protocol=protocol, subsets=None)
+    share = sequences[rank::world]
+    results = track_sequences(module.net, share, **module.hparams.get("tracker", {}))
+    # states on the module's device: torchmetrics syncs them with the process group's backend (NCCL: CUDA)
+    metric = TrackingScores(sequences, protocol=protocol).to(module.device)
+    for seq in share:
+        metric.update(results[seq.name], seq)
+    with warnings.catch_warnings():
+        # a rank with no sequence of its own (fewer sequences than ranks) still joins the sync
+        warnings.filterwarnings("ignore", "The ``compute`` method of metric", UserWarning)
+        report = metric.compute()  # every rank's sequences (torchmetrics' sync under DDP)
     return {k: float(v) for k, v in report["metrics"].items() if k in ("MPR", "MSR", "SR@0.5", "AOR")}

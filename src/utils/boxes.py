@@ -75,7 +75,7 @@ def xyxy_to_cxcywh(box: Array) -> Array:
     return _stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], box)
 
 
-def clip_ltwh(box: np.ndarray, width: int, height: int, min_size: float = 10.0) -> np.ndarray:
+def clip_ltwh(box: np.ndarray, width: int, height: int, min_size: float) -> np.ndarray:
     """Clip an ``ltwh`` box to a ``width x height`` image, keeping at least ``min_size`` per side."""
     x1, y1, x2, y2 = ltwh_to_xyxy(np.asarray(box, dtype=np.float64))
     x1 = min(max(0.0, x1), width - min_size)

@@ -4,8 +4,8 @@ Henriques, Caseiro, Martins, Batista, "High-speed tracking with kernelized corre
 TPAMI 2015: a ridge regression over all cyclic shifts of a feature patch, solved in the Fourier
 domain with a Gaussian kernel (their Algorithm 1: ``alphaf = yf / (kf + lambda)``, response
 ``ifft(alphaf * kzf)``), a cosine window, a Gaussian regression target and a linear-interpolation
-model update. Parameters default to the paper's HOG setting (padding 1.5, kernel sigma 0.5, lambda
-1e-4, output sigma factor 0.1, interpolation 0.02, cell 4).
+model update. The parameters (the paper's HOG setting) are in conf/tracker/kcf.yaml, the one copy:
+``python -m src.evaluate tracker=kcf`` builds the tracker from it.
 
 ``KCFTracker(modalities=("visible", "infrared"))`` is the RGBT234 benchmark's "KCF+RGBT": the
 feature channels of both modalities are concatenated, so one kernel correlates them jointly.
@@ -33,7 +33,7 @@ _MIN_SIZE = 4.0  # pixels: a box never collapses below this
 class KCFTracker:
     """KCF with HOG-like + intensity features, optionally over both modalities and several scales.
 
-    Args:
+    Args (their values: conf/tracker/kcf.yaml's ``factory``):
         modalities: the frames it reads; their feature channels are concatenated.
         padding: the window is ``1 + padding`` times the target's size (sqrt of its area).
         cells: the window is resampled to ``cells x cells`` feature cells (the FFT size).
@@ -47,10 +47,9 @@ class KCFTracker:
         subpixel: refine the peak with a parabola through its neighbours.
     """
 
-    def __init__(self, modalities: SequenceABC[str] = ("visible",), padding: float = 1.5, cells: int = 24,
-                 cell_size: int = 4, kernel_sigma: float = 0.5, lambda_: float = 1e-4,
-                 output_sigma_factor: float = 0.1, interp_factor: float = 0.02,
-                 scales: SequenceABC[float] = (1.0,), scale_penalty: float = 0.95, subpixel: bool = True):
+    def __init__(self, modalities: SequenceABC[str], padding: float, cells: int, cell_size: int,
+                 kernel_sigma: float, lambda_: float, output_sigma_factor: float, interp_factor: float,
+                 scales: SequenceABC[float], scale_penalty: float, subpixel: bool = True):
         if not modalities:
             raise ValueError("KCFTracker needs at least one modality")
         if 1.0 not in scales:

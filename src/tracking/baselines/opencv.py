@@ -22,14 +22,14 @@ _FACTORIES = {
 class OpenCVTracker:
     """One of OpenCV's single-object trackers on one modality.
 
-    Args:
+    Args (conf/tracker/csrt.yaml, mil.yaml, ... set them):
         algorithm: ``csrt``, ``kcf`` or ``mil``.
         modality: the stream it tracks on (``visible`` or ``infrared``).
         params: attributes of the algorithm's ``cv2.Tracker*_Params`` to override (e.g.
             ``{"use_hog": False}`` for CSRT), OpenCV's defaults otherwise.
     """
 
-    def __init__(self, algorithm: str = "csrt", modality: str = "visible", params: Mapping | None = None):
+    def __init__(self, algorithm: str, modality: str, params: Mapping | None = None):
         if algorithm not in _FACTORIES:
             raise ValueError(f"unknown OpenCV tracker {algorithm!r}; choose from {sorted(_FACTORIES)}")
         self.algorithm = algorithm
