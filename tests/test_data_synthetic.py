@@ -54,7 +54,7 @@ def test_boxes_read_back_exactly(tiny_synthetic_root, test_split):
 
 def test_misregistration_is_a_small_constant_shift(test_split):
     _, sequences = test_split
-    limit = synthetic.DEFAULTS["misregistration"]
+    limit = synthetic.config_defaults()["misregistration"]
     for seq in sequences:
         delta = seq.boxes[INFRARED] - seq.boxes[VISIBLE]
         assert (delta == delta[0]).all(), "one shift per sequence"
@@ -157,7 +157,7 @@ def test_test_split_attributes_cover_every_code():
     """Over a default-sized test split every RGBT234 challenge code occurs (attribute tables are
     never empty)."""
     seen = set()
-    for index in range(synthetic.DEFAULTS["splits"]["test"]["sequences"]):
+    for index in range(synthetic.config_defaults()["splits"]["test"]["sequences"]):
         seen |= synthetic.choose_attributes(np.random.default_rng([0, 2, index]), "test", index, 0.25)
     assert seen == set(synthetic.ATTRIBUTES)
 

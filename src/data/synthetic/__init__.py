@@ -45,14 +45,6 @@ from src.data.synthetic.writer import (
     recorded_config,
 )
 
-
-def __getattr__(name: str):
-    # ``DEFAULTS``: the YAML's `generate` section, read when asked for (never at import)
-    if name == "DEFAULTS":
-        return config_defaults()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "ATTRIBUTES",
     "CONFIG_PATH",
