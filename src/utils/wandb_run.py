@@ -68,6 +68,8 @@ def offline_records(path: str | Path) -> Iterator[Any]:
             pos += 32768 - pos % 32768
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if pos + 7 + length > len(data):  # the last piece is still being written: not a record yet
+            break
         chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
         if kind in (2, 3):  # first / middle piece of a record
             pending = chunk if kind == 2 else pending + chunk
