@@ -55,11 +55,10 @@ TSF_RUNS = {"single_notsf": ["+variant=single", *TSF_OFF],
             "cmc1_sorted": ["+variant=cmc1", *SORTED],
             "cmc1_sorted_notsf": ["+variant=cmc1", *SORTED, *TSF_OFF]}
 BASELINES = tuple(baseline_names())
-# make train's recipe shortened for 30 runs on 2 cores (measured 2026-12-03: 3 h 0 min in all, partly loaded;
-# about 9 epochs would fit 2.5 h): 12 epochs instead of 16 (lr drop
-# at epoch 10 instead of 13, at 80 % as OSTrack), validation tracked twice (epochs 5 and 11) instead of
-# four times, and the test tracked by one process (so the FPS columns compare: one tracking process at a
-# time, cpu_threads=1)
+# make train's recipe shortened for 30 runs on 2 cores: 12 epochs instead of 16 (lr drop at epoch 10
+# instead of 13, at 80 % as OSTrack), validation tracked twice (epochs 5 and 11) instead of four times, and
+# the test tracked by one process (so the FPS columns compare: one tracking process at a time,
+# cpu_threads=1). Measured 2026-12-03: 3 h 0 min for the whole study, partly loaded (BENCHMARKS.md)
 STUDY_TRAIN = {"trainer.max_epochs": "12", "model.scheduler.drop_epoch": "10",
                "trainer.check_val_every_n_epoch": "6", "test_workers": "1"}
 # --quick: a few training steps and two test sequences per run: checks the plumbing, not the science
