@@ -378,6 +378,7 @@ def test_presets_compose(overrides):
     if overrides[0] == "experiment=pretrain":  # the shipped checkpoint: single-modal, from scratch
         assert cfg.model.net.variant == "single" and cfg.model.init_ckpt is None
         assert cfg.export_weights.endswith("checkpoints/single_synthetic_cpu.pt")
+        assert cfg.model.optimizer.backbone_lr_mult == 1.0  # from scratch: the backbone at the full rate
     if overrides[0] == "experiment=synthetic_full":  # CMC* from the shipped checkpoint, longer
         assert cfg.model.net.variant == "cmc" and cfg.model.init_ckpt.endswith("single_synthetic_cpu.pt")
         assert cfg.trainer.max_epochs > 5 * 16
