@@ -262,6 +262,46 @@ def test_size_lr_damps_the_size_and_keeps_the_predicted_centre():
         OSTrackTracker(FixedBoxNet(rel_size=0.5), size_lr=0.0)
 
 
+class TwoPeakNet(FixedBoxNet):
+    """Stand-in whose score map has two peaks on one row: ``near`` (score 0.5, next to the crop centre)
+    and ``far`` (``far_score``, two cells further out)."""
+
+    near, far = (4, 4), (4, 6)
+
+    def __init__(self, far_score: float):
+        super().__init__(rel_size=0.25, grid=8)
+        self.far_score = far_score
+
+    def forward(self, template_visible, search_visible, template_box=None, **_):
+        out = super().forward(template_visible, search_visible)
+        out["score_map"].zero_()
+        out["score_map"][..., self.near[0], self.near[1]] = 0.5
+        out["score_map"][..., self.far[0], self.far[1]] = self.far_score
+        return out
+
+
+def test_hanning_power_narrows_the_motion_prior():
+    # r = window(far) / window(near) < 1. Windowed, a far peak of 0.5 / r^2 scores 0.5 / r against the
+    # near peak's 0.5 under OSTrack's window (power 1: far wins), and 0.5 r against 0.5 under its cube
+    # (power 3: near wins), so the box's centre lands two cells nearer the crop centre
+    window = hann2d(8, 8)[0, 0]
+    r = (window[TwoPeakNet.far] / window[TwoPeakNet.near]).item()
+    frames = random_frames([VISIBLE], size=(200, 300))
+    box = np.array([100.0, 60.0, 40.0, 40.0])
+    centres = {}
+    for power in (1, 3):
+        tracker = OSTrackTracker(TwoPeakNet(far_score=0.5 / r ** 2), hanning=power)
+        tracker.initialize(frames, box)
+        out = tracker.track(frames)
+        centres[power] = out[0] + out[2] / 2
+        np.testing.assert_allclose(tracker._window[0, 0], window ** power, rtol=1e-6)
+    cell = 4 * 40.0 / 8  # a score-map cell in image pixels: the search crop is 4 box sides over 8 cells
+    assert centres[1] - centres[3] == pytest.approx(2 * cell, abs=1e-6)
+    assert OSTrackTracker(TwoPeakNet(0.0), hanning=True).hanning == 1.0  # True reads as OSTrack's window
+    with pytest.raises(ValueError, match="hanning"):
+        OSTrackTracker(TwoPeakNet(0.0), hanning=-1.0)
+
+
 def test_set_state_moves_the_next_search_crop():
     # the stand-in returns the crop-centred box, so the output is wherever the state was moved to
     tracker = OSTrackTracker(FixedBoxNet(rel_size=0.25), hanning=False)

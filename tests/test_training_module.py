@@ -382,6 +382,8 @@ def test_presets_compose(overrides):
     if overrides[0] == "experiment=synthetic_full":  # CMC* from the shipped checkpoint, longer
         assert cfg.model.net.variant == "cmc" and cfg.model.init_ckpt.endswith("single_synthetic_cpu.pt")
         assert cfg.trainer.max_epochs > 5 * 16
+        assert cfg.model.scheduler.drop_epoch == int(0.8 * cfg.trainer.max_epochs)  # as OSTrack
+        assert cfg.trainer.max_epochs % cfg.trainer.check_val_every_n_epoch == 0  # last epoch validated
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "single_synthetic_cpu.pt"

@@ -93,7 +93,9 @@ class OSTrackTracker:
         modalities: what the tracker reads; ``None`` reads them from the network (a single-modal
             network reads ``visible`` only).
         min_size: smallest box side after clipping to the image (OSTrack's margin, 10 px).
-        hanning: apply the Hanning window to the score map.
+        hanning: the power of the Hanning window multiplied into the score map (a motion prior that
+            favours the crop centre): 1 is OSTrack's window, higher narrows it, 0 (or ``False``) turns it
+            off; ``True`` reads as 1.
         size_lr: how far the box size moves toward the predicted size each frame, ``w = (1 - lr) w_prev
             + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
             A network whose size estimate is noisy makes the box size a random walk at 1; lower values
@@ -110,7 +112,7 @@ class OSTrackTracker:
                  search_factor: float | None = None, device: str | torch.device | None = None,
                  template_size: int | None = None, search_size: int | None = None,
                  modalities: tuple[str, ...] | list[str] | None = None, min_size: float | None = None,
-                 hanning: bool | None = None, size_lr: float | None = None):
+                 hanning: float | bool | None = None, size_lr: float | None = None):
         given = {"template_factor": template_factor, "search_factor": search_factor, "min_size": min_size,
                  "hanning": hanning, "size_lr": size_lr}
         settings = {**loop_defaults(), **{k: v for k, v in given.items() if v is not None}}
@@ -124,7 +126,9 @@ class OSTrackTracker:
         self.template_factor = float(template_factor)
         self.search_factor = float(search_factor)
         self.min_size = float(min_size)
-        self.hanning = hanning
+        self.hanning = float(hanning)
+        if self.hanning < 0:
+            raise ValueError(f"OSTrackTracker: hanning (the window's power) must be >= 0, got {hanning}")
         if not 0.0 < size_lr <= 1.0:
             raise ValueError(f"OSTrackTracker: size_lr must be in (0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
@@ -261,9 +265,9 @@ class OSTrackTracker:
         self.last_model_time = time.perf_counter() - start
 
         score_map = out["score_map"]
-        if self.hanning:
+        if self.hanning > 0:
             if self._window is None or self._window.shape[-2:] != score_map.shape[-2:]:
-                self._window = hann2d(*score_map.shape[-2:]).to(self.device)
+                self._window = hann2d(*score_map.shape[-2:]).pow(self.hanning).to(self.device)
                 self._response = torch.empty_like(score_map)
             score_map = torch.mul(score_map, self._window, out=self._response)
         pred = self.net.decode(score_map, out["size_map"], out["offset_map"])  # [1, 4] cxcywh in [0, 1]
