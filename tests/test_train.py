@@ -154,6 +154,21 @@ def test_no_tracking_validation_checkpoints_on_pair_iou(data_root, tmp_path):
     assert "val/MSR" not in metrics and 0.0 <= metrics["val/iou"] <= 1.0
 
 
+def test_no_monitor_tests_the_final_weights(data_root, tmp_path):
+    # experiment=synthetic_full's rule (OSTrack's): no monitor, so the end-of-run test takes the newest
+    # validated checkpoint, the last epoch's, whatever validation scored
+    cfg = make_cfg(data_root, tmp_path, "final", "logger=csv", "trainer.max_epochs=2",
+                   "callbacks.model_checkpoint.monitor=null", "callbacks.model_checkpoint.filename=final")
+    run_train(cfg)
+    run_dir = tmp_path / "train" / "runs" / "final"
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert Path(report["ckpt_path"]).name == "final.ckpt" and "MSR" in report["metrics"]
+    final = torch.load(report["ckpt_path"], map_location="cpu", weights_only=True)
+    assert final["epoch"] == 1  # the second (last) epoch, 0-based
+    last = net_state(run_dir / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(final["state_dict"][k], v) for k, v in last.items())
+
+
 def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path):
     import importlib.util
 

@@ -384,6 +384,7 @@ def test_presets_compose(overrides):
         assert cfg.trainer.max_epochs > 5 * 16
         assert cfg.model.scheduler.drop_epoch == int(0.8 * cfg.trainer.max_epochs)  # as OSTrack
         assert cfg.trainer.max_epochs % cfg.trainer.check_val_every_n_epoch == 0  # last epoch validated
+        assert cfg.callbacks.model_checkpoint.monitor is None  # the final weights are tested
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "single_synthetic_cpu.pt"

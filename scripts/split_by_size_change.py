@@ -1,0 +1,90 @@
+"""Where does a tracker win: on sequences whose target keeps its size, or on those where it changes?
+
+    .venv/bin/python scripts/split_by_size_change.py RUN [RUN ...] [--reader rgbt234]
+        [--root data/synthetic_rgbt] [--split test] [--tolerance 0.01] [--out FILE.md]
+
+A tracker that never changes its box size (KCF, MOSSE, CSK) fits a target of constant size exactly, so
+on such sequences it wins at high overlap thresholds (SR@0.9) whatever its localisation; where the size
+or the aspect ratio changes it falls behind. This script splits a benchmark split's sequences by their
+ground truth (visible): *constant* when the box's side sqrt(w h) and aspect w / h each vary by at most
+``--tolerance`` (relative) over the valid frames, *changing* otherwise; then prints each run's per-sequence
+MSR and SR@0.9 and the mean MSR of each group. RUN: a ``metrics.json`` or the run folder that holds it
+(``python -m src.train`` or ``python -m src.evaluate`` output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from src.data.readers import get_reader  # noqa: E402
+from src.data.sequence import VISIBLE  # noqa: E402
+
+
+def size_changes(boxes: np.ndarray, valid: np.ndarray, tolerance: float) -> bool:
+    """True when the box's side sqrt(w h) or its aspect w / h varies by more than ``tolerance``."""
+    w, h = boxes[valid, 2], boxes[valid, 3]
+    side, aspect = np.sqrt(w * h), w / h
+    return bool(side.max() / side.min() > 1 + tolerance or aspect.max() / aspect.min() > 1 + tolerance)
+
+
+def read_run(path: Path) -> tuple[str, dict[str, dict]]:
+    """(a label, sequence name -> its scores) from a metrics.json or the folder that holds it."""
+    path = path / "metrics.json" if path.is_dir() else path
+    if not path.is_file():
+        raise SystemExit(f"{path}: no metrics.json")
+    metrics = json.loads(path.read_text())
+    label = f"{metrics.get('tracker', '?')} ({path.parent.name})"
+    return label, {s["name"]: s for s in metrics.get("sequences", [])}
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="metrics.json files or run folders")
+    parser.add_argument("--reader", default="rgbt234", help="the benchmark's layout (src/data/readers)")
+    parser.add_argument("--root", type=Path, default=ROOT / "data" / "synthetic_rgbt")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--tolerance", type=float, default=0.01)
+    parser.add_argument("--out", type=Path, help="also write the Markdown here")
+    args = parser.parse_args(argv)
+
+    sequences = get_reader(args.reader, args.root, split=args.split).sequences()
+    changing = {s.name: size_changes(s.boxes[VISIBLE], s.valid, args.tolerance) for s in sequences}
+    runs = [read_run(path) for path in args.runs]
+    for label, scores in runs:
+        missing = sorted(set(changing) - set(scores))
+        if missing:
+            raise SystemExit(f"{label}: no scores for {len(missing)} sequences of {args.root}/{args.split}, "
+                             f"e.g. {missing[0]}")
+
+    head = "| sequence | target size | " + " | ".join(f"{label} MSR / SR@0.9" for label, _ in runs) + " |"
+    lines = [f"Sequences of `{args.root}` split `{args.split}` by their visible ground truth "
+             f"(constant: side and aspect within {args.tolerance:.0%}).", "", head,
+             "|---|---|" + "---|" * len(runs)]
+    for name, change in sorted(changing.items()):
+        cells = " | ".join(f"{scores[name]['MSR']:.3f} / {scores[name]['SR@0.9']:.2f}" for _, scores in runs)
+        lines.append(f"| {name} | {'changes' if change else 'constant'} | {cells} |")
+    lines += ["", "| group | sequences | " + " | ".join(f"{label} MSR" for label, _ in runs) + " |",
+              "|---|---|" + "---|" * len(runs)]
+    for group, members in (("constant size", [n for n, c in changing.items() if not c]),
+                           ("size or aspect changes", [n for n, c in changing.items() if c]),
+                           ("all", list(changing))):
+        means = " | ".join(f"{np.mean([scores[n]['MSR'] for n in members]):.3f}" if members else "-"
+                           for _, scores in runs)
+        lines.append(f"| {group} | {len(members)} | {means} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
