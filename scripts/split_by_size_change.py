@@ -10,6 +10,11 @@ ground truth (visible): *constant* when the box's side sqrt(w h) and aspect w / 
 ``--tolerance`` (relative) over the valid frames, *changing* otherwise; then prints each run's per-sequence
 MSR and SR@0.9 and the mean MSR of each group. RUN: a ``metrics.json`` or the run folder that holds it
 (``python -m src.train`` or ``python -m src.evaluate`` output).
+
+Where a run folder also holds its raw result files (``results/``, or ``test/results/`` for a training
+run), a last table says how tight each run's boxes are on the constant-size sequences, over the frames
+after the first where it holds the target (IoU > 0.5): the median centre error, the median size error
+(``|sqrt(w h) / sqrt(w_gt h_gt) - 1|``) and the share of those frames with IoU > 0.9.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from src.data.readers import get_reader  # noqa: E402
-from src.data.sequence import VISIBLE  # noqa: E402
+from src.data.sequence import VISIBLE, Sequence  # noqa: E402
+from src.metrics.functional import center_error, iou  # noqa: E402
+from src.tracking.runner import load_results  # noqa: E402
 
 
 def size_changes(boxes: np.ndarray, valid: np.ndarray, tolerance: float) -> bool:
@@ -43,6 +50,29 @@ def read_run(path: Path) -> tuple[str, dict[str, dict]]:
     metrics = json.loads(path.read_text())
     label = f"{metrics.get('tracker', '?')} ({path.parent.name})"
     return label, {s["name"]: s for s in metrics.get("sequences", [])}
+
+
+def tightness(run: Path, sequences: list[Sequence]) -> tuple[int, float, float, float] | None:
+    """Over the frames after the first where the run holds the target (IoU > 0.5): (frames, median centre
+    error in px, median size error, share with IoU > 0.9). None when the run kept no raw results."""
+    folder = run.parent if run.is_file() else run
+    results_dir = next((d for d in (folder / "results", folder / "test" / "results") if d.is_dir()), None)
+    if results_dir is None:
+        return None
+    results = load_results(results_dir, sequences)
+    errors, sizes, ious = [], [], []
+    for seq in sequences:
+        pred, gt = results[seq.name][1:], seq.boxes[VISIBLE][1:]
+        keep = seq.valid[1:]
+        overlap = iou(pred[keep], gt[keep])
+        held = overlap > 0.5
+        errors.append(center_error(pred[keep], gt[keep])[held])
+        sizes.append(np.abs(np.sqrt(np.prod(pred[keep][held, 2:], 1) / np.prod(gt[keep][held, 2:], 1)) - 1))
+        ious.append(overlap[held])
+    errors, sizes, ious = (np.concatenate(x) for x in (errors, sizes, ious))
+    if not len(ious):
+        return 0, float("nan"), float("nan"), float("nan")
+    return len(ious), float(np.median(errors)), float(np.median(sizes)), float(np.mean(ious > 0.9))
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -79,6 +109,14 @@ def main(argv: list[str] | None = None) -> str:
         means = " | ".join(f"{np.mean([scores[n]['MSR'] for n in members]):.3f}" if members else "-"
                            for _, scores in runs)
         lines.append(f"| {group} | {len(members)} | {means} |")
+    constant = [s for s in sequences if not changing[s.name]]
+    tight = [(label, tightness(path, constant)) for (label, _), path in zip(runs, args.runs)]
+    if constant and any(t is not None for _, t in tight):
+        lines += ["", "On the constant-size sequences, frames after the first with IoU > 0.5:", "",
+                  "| run | frames | median centre error (px) | median size error | IoU > 0.9 |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {label} | {t[0]} | {t[1]:.2f} | {t[2]:.1%} | {t[3]:.0%} |" for label, t in tight
+                  if t is not None]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

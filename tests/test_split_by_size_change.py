@@ -54,6 +54,15 @@ def test_groups_and_means(script, tmp_path):
     assert "| constant size | 2 | 0.800 |" in text
     assert "| size or aspect changes | 1 | 0.200 |" in text
     assert "| all | 3 | 0.600 |" in text
+    assert "IoU > 0.9" not in text  # no raw results: no tightness table
+
+    # raw results: seq0 exact, seq1 one pixel to the right (IoU 0.895 on its 18 x 14 box)
+    (run / "results").mkdir()
+    for name, shift in (("seq0", 0.0), ("seq1", 1.0), ("seq2", 0.0)):
+        gt = np.loadtxt(root / "test" / name / "visible.txt", delimiter=",")
+        np.savetxt(run / "results" / f"{name}.txt", gt + [shift, 0, 0, 0], fmt="%.1f", delimiter=",")
+    text = script.main([str(run), "--root", str(root)])
+    assert "| kcf (run) | 10 | 0.50 | 0.0% | 50% |" in text  # 5 frames after the first, per sequence
     (run / "metrics.json").write_text(json.dumps({"tracker": "kcf", "sequences": []}))
     with pytest.raises(SystemExit, match="no scores for 3 sequences"):
         script.main([str(run), "--root", str(root)])
