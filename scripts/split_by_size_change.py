@@ -20,7 +20,6 @@ after the first where it holds the target (IoU > 0.5): the median centre error, 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from src.compare.collect import find_metrics_files, load_record  # noqa: E402
 from src.data.readers import get_reader  # noqa: E402
 from src.data.sequence import VISIBLE, Sequence  # noqa: E402
 from src.metrics.functional import center_error, iou  # noqa: E402
@@ -42,32 +42,35 @@ def size_changes(boxes: np.ndarray, valid: np.ndarray, tolerance: float) -> bool
     return bool(side.max() / side.min() > 1 + tolerance or aspect.max() / aspect.min() > 1 + tolerance)
 
 
-def read_run(path: Path) -> tuple[str, dict[str, dict]]:
-    """(a label, sequence name -> its scores) from a metrics.json or the folder that holds it."""
-    path = path / "metrics.json" if path.is_dir() else path
-    if not path.is_file():
-        raise SystemExit(f"{path}: no metrics.json")
-    metrics = json.loads(path.read_text())
-    label = f"{metrics.get('tracker', '?')} ({path.parent.name})"
-    return label, {s["name"]: s for s in metrics.get("sequences", [])}
+def read_run(path: Path) -> tuple[Path, str, dict[str, dict]]:
+    """(its metrics.json, a label, sequence name -> its scores) from a metrics.json or its run folder."""
+    found = find_metrics_files([path])  # a training run's test/metrics.json (the same scores) is skipped
+    if len(found) != 1:
+        raise SystemExit(f"{path}: {len(found)} metrics.json files (give one run's folder or file)")
+    record = load_record(found[0])
+    if record is None:
+        raise SystemExit(f"{found[0]}: no scores")
+    label = f"{record.get('tracker', '?')} ({found[0].parent.name})"
+    return found[0], label, {s["name"]: s for s in record.get("sequences", [])}
 
 
-def tightness(run: Path, sequences: list[Sequence]) -> tuple[int, float, float, float] | None:
+def tightness(metrics_file: Path, sequences: list[Sequence]) -> tuple[int, float, float, float] | None:
     """Over the frames after the first where the run holds the target (IoU > 0.5): (frames, median centre
     error in px, median size error, share with IoU > 0.9). None when the run kept no raw results."""
-    folder = run.parent if run.is_file() else run
+    folder = metrics_file.parent
     results_dir = next((d for d in (folder / "results", folder / "test" / "results") if d.is_dir()), None)
     if results_dir is None:
         return None
     results = load_results(results_dir, sequences)
     errors, sizes, ious = [], [], []
     for seq in sequences:
-        pred, gt = results[seq.name][1:], seq.boxes[VISIBLE][1:]
         keep = seq.valid[1:]
-        overlap = iou(pred[keep], gt[keep])
+        pred, gt = results[seq.name][1:][keep], seq.boxes[VISIBLE][1:][keep]
+        overlap = iou(pred, gt)
         held = overlap > 0.5
-        errors.append(center_error(pred[keep], gt[keep])[held])
-        sizes.append(np.abs(np.sqrt(np.prod(pred[keep][held, 2:], 1) / np.prod(gt[keep][held, 2:], 1)) - 1))
+        pred, gt = pred[held], gt[held]
+        errors.append(center_error(pred, gt))
+        sizes.append(np.abs(np.sqrt(np.prod(pred[:, 2:], 1) / np.prod(gt[:, 2:], 1)) - 1))
         ious.append(overlap[held])
     errors, sizes, ious = (np.concatenate(x) for x in (errors, sizes, ious))
     if not len(ious):
@@ -88,29 +91,30 @@ def main(argv: list[str] | None = None) -> str:
     sequences = get_reader(args.reader, args.root, split=args.split).sequences()
     changing = {s.name: size_changes(s.boxes[VISIBLE], s.valid, args.tolerance) for s in sequences}
     runs = [read_run(path) for path in args.runs]
-    for label, scores in runs:
+    for _, label, scores in runs:
         missing = sorted(set(changing) - set(scores))
         if missing:
             raise SystemExit(f"{label}: no scores for {len(missing)} sequences of {args.root}/{args.split}, "
                              f"e.g. {missing[0]}")
 
-    head = "| sequence | target size | " + " | ".join(f"{label} MSR / SR@0.9" for label, _ in runs) + " |"
+    head = "| sequence | target size | " + " | ".join(f"{label} MSR / SR@0.9" for _, label, _ in runs) + " |"
     lines = [f"Sequences of `{args.root}` split `{args.split}` by their visible ground truth "
              f"(constant: side and aspect within {args.tolerance:.0%}).", "", head,
              "|---|---|" + "---|" * len(runs)]
     for name, change in sorted(changing.items()):
-        cells = " | ".join(f"{scores[name]['MSR']:.3f} / {scores[name]['SR@0.9']:.2f}" for _, scores in runs)
+        cells = " | ".join(f"{scores[name]['MSR']:.3f} / {scores[name]['SR@0.9']:.2f}"
+                           for _, _, scores in runs)
         lines.append(f"| {name} | {'changes' if change else 'constant'} | {cells} |")
-    lines += ["", "| group | sequences | " + " | ".join(f"{label} MSR" for label, _ in runs) + " |",
+    lines += ["", "| group | sequences | " + " | ".join(f"{label} MSR" for _, label, _ in runs) + " |",
               "|---|---|" + "---|" * len(runs)]
     for group, members in (("constant size", [n for n, c in changing.items() if not c]),
                            ("size or aspect changes", [n for n, c in changing.items() if c]),
                            ("all", list(changing))):
         means = " | ".join(f"{np.mean([scores[n]['MSR'] for n in members]):.3f}" if members else "-"
-                           for _, scores in runs)
+                           for _, _, scores in runs)
         lines.append(f"| {group} | {len(members)} | {means} |")
     constant = [s for s in sequences if not changing[s.name]]
-    tight = [(label, tightness(path, constant)) for (label, _), path in zip(runs, args.runs)]
+    tight = [(label, tightness(metrics_file, constant)) for metrics_file, label, _ in runs]
     if constant and any(t is not None for _, t in tight):
         lines += ["", "On the constant-size sequences, frames after the first with IoU > 0.5:", "",
                   "| run | frames | median centre error (px) | median size error | IoU > 0.9 |",

@@ -45,7 +45,7 @@ def test_groups_and_means(script, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     scores = {"seq0": 0.9, "seq1": 0.7, "seq2": 0.2}
-    (run / "metrics.json").write_text(json.dumps({"tracker": "kcf", "sequences": [
+    (run / "metrics.json").write_text(json.dumps({"tracker": "kcf", "metrics": {"MSR": 0.6}, "sequences": [
         {"name": name, "MSR": msr, "SR@0.9": msr / 2} for name, msr in scores.items()]}))
     out = tmp_path / "split.md"
     text = script.main([str(run), "--root", str(root), "--out", str(out)])
@@ -63,6 +63,7 @@ def test_groups_and_means(script, tmp_path):
         np.savetxt(run / "results" / f"{name}.txt", gt + [shift, 0, 0, 0], fmt="%.1f", delimiter=",")
     text = script.main([str(run), "--root", str(root)])
     assert "| kcf (run) | 10 | 0.50 | 0.0% | 50% |" in text  # 5 frames after the first, per sequence
-    (run / "metrics.json").write_text(json.dumps({"tracker": "kcf", "sequences": []}))
+    (run / "metrics.json").write_text(json.dumps({"tracker": "kcf", "metrics": {"MSR": 0.6},
+                                                  "sequences": []}))
     with pytest.raises(SystemExit, match="no scores for 3 sequences"):
         script.main([str(run), "--root", str(root)])
