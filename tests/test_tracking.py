@@ -302,6 +302,47 @@ def test_hanning_power_narrows_the_motion_prior():
         OSTrackTracker(TwoPeakNet(0.0), hanning=-1.0)
 
 
+class MirrorProbeNet(FixedBoxNet):
+    """Stand-in that records its inputs and puts each batch element's peak in its own cell with its own
+    size: element 0 (the crops) at column 5, side 1/4 of the crop; element 1 (the mirrored crops) at
+    column 2, side 1/2. ``batch_one``: called with one element at a time, the mirrored one second."""
+
+    def __init__(self, batch_one: bool = False):
+        super().__init__(rel_size=0.25, grid=8)
+        self.batch_one, self.seen = batch_one, []
+
+    def forward(self, template_visible, search_visible, template_box=None, **_):
+        self.seen.append((template_visible.clone(), search_visible.clone(), template_box.clone()))
+        views = [len(self.seen) % 2 == 0] if self.batch_one else [False, True]  # is it the mirrored view?
+        score, size = torch.zeros(len(views), 1, 8, 8), torch.zeros(len(views), 2, 8, 8)
+        for b, mirrored in enumerate(views):
+            score[b, 0, 4, 2 if mirrored else 5] = 1.0
+            size[b] = 0.5 if mirrored else 0.25
+        return {"score_map": score, "size_map": size, "offset_map": torch.zeros(len(views), 2, 8, 8)}
+
+
+@pytest.mark.parametrize("batch_one", [False, True])
+def test_hflip_averages_the_box_of_the_mirrored_crops(batch_one):
+    net = MirrorProbeNet(batch_one)
+    tracker = OSTrackTracker(net, hanning=False, hflip=True)
+    frames = random_frames([VISIBLE], size=(200, 300))
+    box = np.array([100.0, 60.0, 40.0, 40.0])
+    tracker.initialize(frames, box)
+    out = tracker.track(frames)
+    template, search, template_box = (torch.cat(t) for t in zip(*net.seen))  # the views, in order
+    assert template.shape[0] == search.shape[0] == 2 and len(net.seen) == (2 if batch_one else 1)
+    assert torch.equal(search[1], search[0].flip(-1)) and torch.equal(template[1], template[0].flip(-1))
+    assert template_box[1, 0].item() == pytest.approx(1 - template_box[0, 0].item())
+    assert torch.equal(template_box[1, 1:], template_box[0, 1:])
+    # the crop's box: cx 5/8 (column 5's corner), the mirrored one's 1 - 2/8 = 6/8, mean 11/16;
+    # side 1/4 and 1/2 of the crop, mean 3/8; the crop spans 4 box sides (160 px) from x0 = 40, y0 = 0
+    geometry = crop_geometry(box, 4.0, 64)
+    side, cx, cy = 3 / 8 * 64, 11 / 16 * 64, 4 / 8 * 64
+    np.testing.assert_allclose(out, geometry.box_to_image([cx - side / 2, cy - side / 2, side, side]),
+                               atol=1e-6)
+    assert OSTrackTracker(MirrorProbeNet()).hflip is True  # conf/tracker/ours.yaml: on by default
+
+
 def test_set_state_moves_the_next_search_crop():
     # the stand-in returns the crop-centred box, so the output is wherever the state was moved to
     tracker = OSTrackTracker(FixedBoxNet(rel_size=0.25), hanning=False)

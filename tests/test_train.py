@@ -169,6 +169,35 @@ def test_no_monitor_tests_the_final_weights(data_root, tmp_path):
     assert all(torch.equal(final["state_dict"][k], v) for k, v in last.items())
 
 
+def test_ema_weights_are_validated_checkpointed_and_tested(data_root, tmp_path, monkeypatch):
+    # callbacks.ema (experiment=synthetic_full): validation tracks the averaged weights (Lightning swaps
+    # them back before the module's own epoch-end hook, where tracking runs; EMAWeights waits for it),
+    # checkpoints hold them under state_dict and the raw ones under current_model_state
+    import src.training.validation as validation
+
+    tracked: list[dict[str, torch.Tensor]] = []
+    real = validation.track_validation
+
+    def probe(module, **kwargs):
+        tracked.append({f"net.{k}": v.detach().clone() for k, v in module.net.state_dict().items()})
+        return real(module, **kwargs)
+
+    monkeypatch.setattr(validation, "track_validation", probe)
+    cfg = make_cfg(data_root, tmp_path, "ema", "logger=csv", "trainer.max_epochs=2",
+                   "callbacks.model_checkpoint.monitor=null", "callbacks.model_checkpoint.filename=final",
+                   "+callbacks.ema._target_=src.training.callbacks.EMAWeights", "+callbacks.ema.decay=0.5")
+    run_train(cfg)
+    run_dir = tmp_path / "train" / "runs" / "ema"
+    final = torch.load(run_dir / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=True)
+    averaged = {k: v for k, v in final["state_dict"].items() if k.startswith("net.")}
+    raw = {k: v for k, v in final["current_model_state"].items() if k.startswith("net.")}
+    assert len(tracked) == 2 and averaged.keys() == raw.keys() == tracked[-1].keys()
+    assert not all(torch.equal(averaged[k], raw[k]) for k in averaged)  # two different sets of weights
+    assert all(torch.equal(averaged[k], v) for k, v in tracked[-1].items())  # validation tracked the average
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert Path(report["ckpt_path"]).name == "final.ckpt"  # and the end-of-run test tracked that file
+
+
 def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path):
     import importlib.util
 

@@ -27,6 +27,8 @@ class OnnxNetwork(torch.nn.Module):
         threads: ONNX Runtime's intra-op threads (None: its default, one per core).
     """
 
+    batch_one = True  # exported at batch 1: OSTrackTracker feeds a mirrored view (hflip) as a second call
+
     def __init__(self, path: str | Path, threads: int | None = None):
         super().__init__()
         import onnxruntime as ort

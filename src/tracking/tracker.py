@@ -57,7 +57,7 @@ def _net_setting(net: torch.nn.Module, key: str) -> Any:
 # (``factory``); ``size_lr``, which does, in conf/model/base.yaml (``model.tracker``, stored in checkpoints).
 # A tracker built without them (validation, the end-of-run test, the ONNX tracker, src.export) reads them
 # from there: one copy of each value.
-LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning")
+LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning", "hflip")
 
 
 @cache
@@ -96,6 +96,9 @@ class OSTrackTracker:
         hanning: the power of the Hanning window multiplied into the score map (a motion prior that
             favours the crop centre): 1 is OSTrack's window, higher narrows it, 0 (or ``False``) turns it
             off; ``True`` reads as 1.
+        hflip: also run the network on the mirror images of the template and search crops and average
+            the two predicted boxes (test-time augmentation; training flips pairs, so the network reads
+            both): two crops per forward, one geometry. ``False`` tracks the crops as they are (OSTrack).
         size_lr: how far the box size moves toward the predicted size each frame, ``w = (1 - lr) w_prev
             + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
             A network whose size estimate is noisy makes the box size a random walk at 1; lower values
@@ -112,9 +115,10 @@ class OSTrackTracker:
                  search_factor: float | None = None, device: str | torch.device | None = None,
                  template_size: int | None = None, search_size: int | None = None,
                  modalities: tuple[str, ...] | list[str] | None = None, min_size: float | None = None,
-                 hanning: float | bool | None = None, size_lr: float | None = None):
+                 hanning: float | bool | None = None, size_lr: float | None = None,
+                 hflip: bool | None = None):
         given = {"template_factor": template_factor, "search_factor": search_factor, "min_size": min_size,
-                 "hanning": hanning, "size_lr": size_lr}
+                 "hanning": hanning, "size_lr": size_lr, "hflip": hflip}
         settings = {**loop_defaults(), **{k: v for k, v in given.items() if v is not None}}
         template_factor, search_factor = settings["template_factor"], settings["search_factor"]
         min_size, hanning, size_lr = settings["min_size"], settings["hanning"], settings["size_lr"]
@@ -132,6 +136,7 @@ class OSTrackTracker:
         if not 0.0 < size_lr <= 1.0:
             raise ValueError(f"OSTrackTracker: size_lr must be in (0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
+        self.hflip = bool(settings["hflip"])
         self.template_size = int(template_size or _net_setting(net, "template_size") or 0)
         self.search_size = int(search_size or _net_setting(net, "search_size") or 0)
         if not self.template_size or not self.search_size:
@@ -171,6 +176,9 @@ class OSTrackTracker:
         self._net_inputs = {f"template_{m}": t for m, t in self._template.items()}
         self._net_inputs.update({f"search_{m}": t for m, t in self._search.items()})
         self._net_inputs["template_box"] = self._template_box
+        # hflip: the crops and their mirror images as one batch of 2 (a network exported at batch 1, such as
+        # the ONNX one, sets ``batch_one`` and gets them one by one); the mirrored template is made once
+        self._mirror_inputs: dict[str, torch.Tensor] = {}
         self._state: np.ndarray | None = None
 
     # -- construction from a training checkpoint -------------------------------------------------
@@ -234,6 +242,11 @@ class OSTrackTracker:
         # mask is made from.
         box_crop = ltwh_to_cxcywh(geometry.box_to_crop(box)) / self.template_size
         self._template_box.copy_(torch.as_tensor(box_crop, dtype=torch.float32).view(1, 4))
+        if self.hflip:
+            self._mirror_inputs = {f"template_{m}": t.flip(-1) for m, t in self._template.items()}
+            mirrored = self._template_box.clone()
+            mirrored[:, 0] = 1.0 - mirrored[:, 0]  # cx -> 1 - cx
+            self._mirror_inputs["template_box"] = mirrored
         self._state = box
         self.last_model_time = 0.0
 
@@ -243,6 +256,19 @@ class OSTrackTracker:
         if self._state is None:
             raise RuntimeError("set_state() called before initialize()")
         self._state = _checked_box(box_ltwh, "box")
+
+    def _forward(self) -> dict[str, torch.Tensor]:
+        """The network on the search crops just loaded: batch 1, or with ``hflip`` batch 2 (the crops,
+        then their mirror images)."""
+        if not self.hflip:
+            return self.net(**self._net_inputs)
+        mirror = {**self._mirror_inputs, **{f"search_{m}": t.flip(-1) for m, t in self._search.items()}}
+        if getattr(self.net, "batch_one", False):
+            outs = [self.net(**self._net_inputs), self.net(**mirror)]
+        else:
+            both = {k: torch.cat([v, mirror[k]]) for k, v in self._net_inputs.items()}
+            return self.net(**both)
+        return {k: torch.cat([outs[0][k], outs[1][k]]) for k in ("score_map", "size_map", "offset_map")}
 
     @torch.inference_mode()
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -259,7 +285,7 @@ class OSTrackTracker:
         if self._sync:
             torch.cuda.synchronize(self.device)
         start = time.perf_counter()
-        out = self.net(**self._net_inputs)
+        out = self._forward()
         if self._sync:
             torch.cuda.synchronize(self.device)
         self.last_model_time = time.perf_counter() - start
@@ -270,9 +296,12 @@ class OSTrackTracker:
                 self._window = hann2d(*score_map.shape[-2:]).pow(self.hanning).to(self.device)
                 self._response = torch.empty_like(score_map)
             score_map = torch.mul(score_map, self._window, out=self._response)
-        pred = self.net.decode(score_map, out["size_map"], out["offset_map"])  # [1, 4] cxcywh in [0, 1]
-        box = geometry.box_to_image(cxcywh_to_ltwh(np.asarray(pred[0].tolist(), dtype=np.float64)
-                                                   * self.search_size))
+        pred = self.net.decode(score_map, out["size_map"], out["offset_map"])  # [V, 4] cxcywh in [0, 1]
+        pred = np.asarray(pred.tolist(), dtype=np.float64)
+        if self.hflip:  # the mirrored view's box mirrored back, then the mean of the two (one geometry)
+            pred[1, 0] = 1.0 - pred[1, 0]
+            pred = pred.mean(axis=0, keepdims=True)
+        box = geometry.box_to_image(cxcywh_to_ltwh(pred[0] * self.search_size))
         if self.size_lr < 1.0:  # damp the size, keep the predicted centre
             centre = box[:2] + box[2:] / 2
             size = (1.0 - self.size_lr) * self._state[2:] + self.size_lr * box[2:]

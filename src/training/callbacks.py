@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.loggers import WandbLogger
 
 from src.data.transforms import MEAN, STD
@@ -148,3 +149,23 @@ class WallClockCheckpoints(Callback):
             path = self.dirpath / f"wall_{mark:g}min.ckpt"
             trainer.save_checkpoint(str(path))
             log.info("wall-clock checkpoint at %.1f min (step %d): %s", elapsed, trainer.global_step, path)
+
+
+class EMAWeights(EMAWeightAveraging):
+    """An exponential moving average of the weights (Lightning's :class:`EMAWeightAveraging`), with the
+    averaged weights also in place while this module tracks the validation sequences.
+
+    Lightning swaps the averaged weights in at ``on_validation_epoch_start`` and back at
+    ``on_validation_epoch_end``; callbacks' hooks run before the module's, so the module's own
+    ``on_validation_epoch_end`` (where :class:`~src.training.module.TrackerLitModule` tracks the
+    validation split) would see the raw weights. Here they are swapped back at ``on_validation_end``,
+    after it. Checkpoints hold the averaged weights under ``state_dict`` (what ``src.evaluate`` and the
+    end-of-run test track) and the raw ones under ``current_model_state`` (what a resumed run trains on).
+    """
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pass  # the module tracks the validation split in its own epoch-end hook, after this one
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._average_model is not None:
+            self._swap_models(pl_module)
