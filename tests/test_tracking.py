@@ -116,11 +116,11 @@ class FixedBoxNet(nn.Module):
 
     def forward(self, template_visible, search_visible, template_box=None, **_):
         self.calls += 1
-        g = self.grid
-        score = torch.zeros(1, 1, g, g)
+        g, batch = self.grid, search_visible.shape[0]  # batch 2 with hflip: the crop, then its mirror image
+        score = torch.zeros(batch, 1, g, g)
         score[..., g // 2, g // 2] = 1.0  # peak at cell (g/2, g/2): its corner is the crop centre
-        size = torch.full((1, 2, g, g), self.rel_size)
-        offset = torch.zeros(1, 2, g, g)
+        size = torch.full((batch, 2, g, g), self.rel_size)
+        offset = torch.zeros(batch, 2, g, g)
         return {"score_map": score, "size_map": size, "offset_map": offset}
 
     @staticmethod
@@ -290,7 +290,7 @@ def test_hanning_power_narrows_the_motion_prior():
     box = np.array([100.0, 60.0, 40.0, 40.0])
     centres = {}
     for power in (1, 3):
-        tracker = OSTrackTracker(TwoPeakNet(far_score=0.5 / r ** 2), hanning=power)
+        tracker = OSTrackTracker(TwoPeakNet(far_score=0.5 / r ** 2), hanning=power, hflip=False)
         tracker.initialize(frames, box)
         out = tracker.track(frames)
         centres[power] = out[0] + out[2] / 2

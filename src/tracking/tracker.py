@@ -163,22 +163,24 @@ class OSTrackTracker:
                 self._search_crop = {m: t.numpy() for m, t in self._search_host.items()}
             else:
                 self._search_host = {m: torch.from_numpy(a) for m, a in self._search_crop.items()}
-            self._template = {m: torch.zeros((1, 3, z, z), device=self.device) for m in self.modalities}
-            self._search = {m: torch.zeros((1, 3, x, x), device=self.device) for m in self.modalities}
+            # batch element 0: the crops; with hflip, element 1: their mirror images
+            views = 2 if self.hflip else 1
+            self._template = {m: torch.zeros((views, 3, z, z), device=self.device) for m in self.modalities}
+            self._search = {m: torch.zeros((views, 3, x, x), device=self.device) for m in self.modalities}
             # (x / 255 - mean) / std == (x - 255 mean) / (255 std): one subtract and one divide in place
             # give exactly transforms.normalize's values.
-            self._mean = torch.as_tensor(MEAN * 255.0, device=self.device).view(1, 3, 1, 1)
-            self._std = torch.as_tensor(STD * 255.0, device=self.device).view(1, 3, 1, 1)
-            self._template_box = torch.zeros((1, 4), device=self.device)
+            self._mean = torch.as_tensor(MEAN * 255.0, device=self.device).view(3, 1, 1)
+            self._std = torch.as_tensor(STD * 255.0, device=self.device).view(3, 1, 1)
+            self._template_box = torch.zeros((views, 4), device=self.device)
             self._window: torch.Tensor | None = None  # built from the first score map's shape
             self._response: torch.Tensor | None = None
         # The forward's keyword arguments, bound once to the buffers above.
         self._net_inputs = {f"template_{m}": t for m, t in self._template.items()}
         self._net_inputs.update({f"search_{m}": t for m, t in self._search.items()})
         self._net_inputs["template_box"] = self._template_box
-        # hflip: the crops and their mirror images as one batch of 2 (a network exported at batch 1, such as
-        # the ONNX one, sets ``batch_one`` and gets them one by one); the mirrored template is made once
-        self._mirror_inputs: dict[str, torch.Tensor] = {}
+        # hflip on a network exported at batch 1 (the ONNX one sets ``batch_one``): one call per view
+        self._view_inputs = [{k: v[i:i + 1] for k, v in self._net_inputs.items()} for i in range(views)] \
+            if getattr(net, "batch_one", False) else None
         self._state: np.ndarray | None = None
 
     # -- construction from a training checkpoint -------------------------------------------------
@@ -225,10 +227,14 @@ class OSTrackTracker:
     # -- the loop ---------------------------------------------------------------------------------
     def _load(self, image: np.ndarray, geometry, crop_buffer: np.ndarray, host: torch.Tensor,
               target: torch.Tensor) -> None:
-        """Crop ``image`` into ``crop_buffer`` and write the normalised ``[1, 3, S, S]`` into ``target``."""
+        """Crop ``image`` into ``crop_buffer`` and write the normalised ``[3, S, S]`` into ``target[0]``
+        (with ``hflip``, its mirror image into ``target[1]``)."""
         crop(image, geometry, out=crop_buffer)
-        target[0].copy_(host.permute(2, 0, 1), non_blocking=True)  # uint8 -> float32, HWC -> CHW
-        target.sub_(self._mean).div_(self._std)
+        view = target[0]
+        view.copy_(host.permute(2, 0, 1), non_blocking=True)  # uint8 -> float32, HWC -> CHW
+        view.sub_(self._mean).div_(self._std)
+        if self.hflip:
+            target[1].copy_(view.flip(-1))
 
     @torch.inference_mode()
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
@@ -243,10 +249,7 @@ class OSTrackTracker:
         box_crop = ltwh_to_cxcywh(geometry.box_to_crop(box)) / self.template_size
         self._template_box.copy_(torch.as_tensor(box_crop, dtype=torch.float32).view(1, 4))
         if self.hflip:
-            self._mirror_inputs = {f"template_{m}": t.flip(-1) for m, t in self._template.items()}
-            mirrored = self._template_box.clone()
-            mirrored[:, 0] = 1.0 - mirrored[:, 0]  # cx -> 1 - cx
-            self._mirror_inputs["template_box"] = mirrored
+            self._template_box[1, 0] = 1.0 - self._template_box[0, 0]  # the mirrored template's: cx -> 1 - cx
         self._state = box
         self.last_model_time = 0.0
 
@@ -258,17 +261,12 @@ class OSTrackTracker:
         self._state = _checked_box(box_ltwh, "box")
 
     def _forward(self) -> dict[str, torch.Tensor]:
-        """The network on the search crops just loaded: batch 1, or with ``hflip`` batch 2 (the crops,
-        then their mirror images)."""
-        if not self.hflip:
+        """The network on the crops just loaded: one batch (1, or 2 with ``hflip``), or one call per view
+        for a network exported at batch 1."""
+        if self._view_inputs is None:
             return self.net(**self._net_inputs)
-        mirror = {**self._mirror_inputs, **{f"search_{m}": t.flip(-1) for m, t in self._search.items()}}
-        if getattr(self.net, "batch_one", False):
-            outs = [self.net(**self._net_inputs), self.net(**mirror)]
-        else:
-            both = {k: torch.cat([v, mirror[k]]) for k, v in self._net_inputs.items()}
-            return self.net(**both)
-        return {k: torch.cat([outs[0][k], outs[1][k]]) for k in ("score_map", "size_map", "offset_map")}
+        outs = [self.net(**inputs) for inputs in self._view_inputs]
+        return {k: torch.cat([o[k] for o in outs]) for k in ("score_map", "size_map", "offset_map")}
 
     @torch.inference_mode()
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:
