@@ -10,6 +10,7 @@ depend on them), on one search-region-sized target in a synthetic-benchmark-size
 - e2e: ``OSTrackTracker.track`` on frames already in memory (crop + normalisation + forward +
   Hanning window + box decoding and mapping), i.e. what the tracker costs without disk I/O;
 - e2e / model: the fraction of the tracker's time spent in the network (goal >= 0.9);
+- each with the mirrored views off and on (``tracker.factory.hflip``: the network reads batch 2);
 - decode: ``read_image`` of one JPEG frame per modality, the I/O the runner times separately.
 
 Medians over ``--frames`` frames after ``--warmup`` frames. The machine's load shows up directly in
@@ -76,10 +77,11 @@ def moving_frames(modalities, count: int, width: int, height: int, seed: int = 0
     return frames, boxes
 
 
-def bench_variant(variant: str, size: str, num_frames: int, warmup: int, width: int, height: int) -> dict:
+def bench_variant(variant: str, size: str, num_frames: int, warmup: int, width: int, height: int,
+                  hflip: bool) -> dict:
     torch.manual_seed(0)
     net = build_network(net_config(variant, size)).eval()
-    tracker = OSTrackTracker(net, device="cpu")
+    tracker = OSTrackTracker(net, device="cpu", hflip=hflip)
     frames, boxes = moving_frames(tracker.modalities, num_frames + warmup + 1, width, height)
     tracker.initialize(frames[0], boxes[0])
     e2e, model = [], []
@@ -99,7 +101,8 @@ def bench_variant(variant: str, size: str, num_frames: int, warmup: int, width: 
             if t >= warmup:
                 forward.append(time.perf_counter() - start)
     med = statistics.median
-    return {"variant": variant, "modalities": len(tracker.modalities), "model_ms": 1e3 * med(model),
+    return {"variant": variant, "hflip": hflip, "modalities": len(tracker.modalities),
+            "model_ms": 1e3 * med(model),
             "forward_ms": 1e3 * med(forward), "e2e_ms": 1e3 * med(e2e),
             "model_fps": 1 / med(model), "e2e_fps": 1 / med(e2e), "ratio": med(model) / med(e2e),
             "ratio_mean": sum(model) / sum(e2e)}
@@ -137,25 +140,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice). On a loaded shared machine "
                              "use 1: spinning OpenMP threads that wait for a busy core inflate every figure")
+    parser.add_argument("--hflip", nargs="+", default=["off", "on"], choices=["off", "on"],
+                        help="the tracker's mirrored views (tracker.factory.hflip): each setting listed")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.image.split("x"))
 
-    rows = [bench_variant(v, args.size, args.frames, args.warmup, width, height) for v in args.variants]
+    rows = [bench_variant(v, args.size, args.frames, args.warmup, width, height, flip == "on")
+            for v in args.variants for flip in args.hflip]
     decode = {s: bench_decode(*(int(v) for v in s.split("x"))) for s in args.decode_image}
 
     lines = [f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
              f"{torch.get_num_threads()} torch threads; model `{args.size}`; frames {args.image}; "
              f"median of {args.frames} frames after {args.warmup} warm-up frames.", "",
-             "| variant | modalities | model ms | e2e ms | model FPS | e2e FPS | e2e/model FPS ratio |",
-             "|---|---|---|---|---|---|---|"]
+             "| variant | hflip | modalities | model ms | e2e ms | model FPS | e2e FPS "
+             "| e2e/model FPS ratio |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['modalities']} | {r['model_ms']:.2f} | {r['e2e_ms']:.2f} | "
+        lines.append(f"| {r['variant']} | {'on' if r['hflip'] else 'off'} | {r['modalities']} | "
+                     f"{r['model_ms']:.2f} | {r['e2e_ms']:.2f} | "
                      f"{r['model_fps']:.1f} | {r['e2e_fps']:.1f} | {r['ratio']:.3f} |")
     lines += ["", "Forward called directly (no tracker around it), median ms: "
-              + ", ".join(f"{r['variant']} {r['forward_ms']:.2f}" for r in rows), "",
+              + ", ".join(f"{r['variant']} (hflip {'on' if r['hflip'] else 'off'}) {r['forward_ms']:.2f}"
+                          for r in rows), "",
               "| frame size | decode ms per frame and modality (read_image, JPEG) |", "|---|---|"]
     lines += [f"| {s} | {ms:.2f} |" for s, ms in decode.items()]
     report = "\n".join(lines)
