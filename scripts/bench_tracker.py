@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/bench_tracker.py [--variants cmc single] [--frames 200] [--out FILE.md]
 
-For each variant at the CPU default size (conf/model/net/cpu.yaml, random weights: speed does not
-depend on them), on one search-region-sized target in a synthetic-benchmark-sized frame:
+For each variant at the CPU default size (the composed ``model=cpu +variant=<name>``, random weights:
+speed does not depend on them), on one search-region-sized target in a synthetic-benchmark-sized frame:
 
 - model: the network forward alone, on the tracker's own preallocated inputs (what
   ``OSTrackTracker.last_model_time`` measures);
@@ -30,32 +30,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from scripts.bench_model import compose_net  # noqa: E402  (the composed model=<size> +variant=<name>)
 from src.conf import variant_names  # noqa: E402
 from src.data.transforms import read_image  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
 
 VARIANTS = tuple(variant_names())  # conf/variant/
-
-
-def net_config(variant: str, size: str) -> dict:
-    cfg = yaml.safe_load((ROOT / "conf/model/net" / f"{size}.yaml").read_text())
-    variant_file = ROOT / "conf/variant" / f"{variant}.yaml"
-    if variant_file.is_file():  # the variant's recipe (modalities, fusion stages), as +variant= sets it
-        override = yaml.safe_load(variant_file.read_text()) or {}
-        override = override.get("model", {}).get("net", override)
-        for key, value in override.items():
-            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
-                cfg[key] = {**cfg[key], **value}
-            elif key != "defaults":
-                cfg[key] = value
-    cfg["variant"] = variant
-    return cfg
 
 
 def moving_frames(modalities, count: int, width: int, height: int, seed: int = 0):
@@ -80,7 +65,7 @@ def moving_frames(modalities, count: int, width: int, height: int, seed: int = 0
 def bench_variant(variant: str, size: str, num_frames: int, warmup: int, width: int, height: int,
                   hflip: bool) -> dict:
     torch.manual_seed(0)
-    net = build_network(net_config(variant, size)).eval()
+    net = build_network(compose_net(size, variant)).eval()
     tracker = OSTrackTracker(net, device="cpu", hflip=hflip)
     frames, boxes = moving_frames(tracker.modalities, num_frames + warmup + 1, width, height)
     tracker.initialize(frames[0], boxes[0])
@@ -131,7 +116,7 @@ def bench_decode(width: int, height: int, count: int = 50, quality: int = 92) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=["single", "cmc"], choices=VARIANTS)
-    parser.add_argument("--size", default="cpu", help="conf/model/net/<size>.yaml (default: cpu)")
+    parser.add_argument("--size", default="cpu", help="conf/model/<size>.yaml (default: cpu)")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--image", default="256x192", help="frame size WxH (synthetic benchmark: 256x192)")
