@@ -5,8 +5,10 @@ the template is cropped once from the first frame at factor 2; every later frame
 factor 4 around the previous box (one geometry shared by both modalities); the score map is
 multiplied by a Hanning window (a motion prior that favours the crop centre); the box decoded at
 the windowed peak is mapped back to image coordinates and clipped to the image with a minimum side.
+With ``hflip`` (the default, conf/tracker/ours.yaml) the mirror images of both crops go through the
+network in the same batch and the two boxes are averaged, a test-time augmentation OSTrack does not use.
 
-The batch-1 path allocates its buffers once (uint8 crop buffers, float input tensors, the windowed
+The per-frame path allocates its buffers once (uint8 crop buffers, float input tensors, the windowed
 score map), so a frame costs the crop, the forward and a handful of scalar operations.
 """
 
