@@ -241,3 +241,21 @@ def test_ensure_keeps_a_complete_benchmark_and_warns_on_other_parameters(tmp_pat
         synthetic.ensure(root, bigger, progress=False)
     assert "other parameters" in caplog.text
     assert len(get_reader("rgbt234", root, split="test").sequences()) == 1  # never deleted behind one's back
+
+
+def test_a_target_larger_than_the_frame_does_not_crash_the_scene():
+    # the on-the-fly training scenes draw sides up to 56 px and w/h down to 0.3, and SC / DEF stretch that
+    # by up to 1.5 x 1.3: a first box taller than the 192-px frame once stopped a 150-epoch run at epoch 40
+    # (numpy's uniform(0, negative)). Such a box now starts at the border and stays clamped there.
+    from src.data.synthetic.motion import trajectory
+    from src.data.synthetic.scene import Scene, resolve_config
+
+    sizes = np.tile([[300.0, 40.0]], (6, 1))  # wider than a 256-px frame
+    pos = trajectory(np.random.default_rng(0), 6, 256, 192, sizes, 3.0, None)
+    assert np.all(pos[:, 0] == 0) and np.all((pos[:, 1] >= 0) & (pos[:, 1] <= 152))
+    cfg = resolve_config({"target_size": [150, 150], "aspect_log_range": [-1.2, -1.2]})
+    scene = Scene(cfg, np.random.default_rng(0), {"SC", "DEF", "NO"}, frames=4)
+    assert scene.target.sizes[0, 1] > cfg["height"]  # the case that crashed
+    visible, thermal, box = scene.frame(0, np.random.default_rng(1))
+    assert visible.shape == (cfg["height"], cfg["width"], 3) and box[2] > 0 and box[3] > 0
+

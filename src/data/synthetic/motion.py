@@ -15,7 +15,9 @@ def trajectory(
     momentum (abrupt turns every ``turn_every`` frames for fast motion) and bounces off the borders."""
     pos = np.empty((frames, 2))
     w0, h0 = sizes[0]
-    p = np.array([rng.uniform(0, width - w0), rng.uniform(0, height - h0)])
+    # a box wider or taller than the frame (a large, elongated, scaling target of the on-the-fly training
+    # scenes) starts at the border, as the bounce below keeps it later; any other draw is unchanged
+    p = np.array([rng.uniform(0, max(width - w0, 0.0)), rng.uniform(0, max(height - h0, 0.0))])
     angle = rng.uniform(0, 2 * math.pi)
     v = speed * np.array([math.cos(angle), math.sin(angle)])
     for t in range(frames):
