@@ -245,7 +245,7 @@ def test_ensure_keeps_a_complete_benchmark_and_warns_on_other_parameters(tmp_pat
 
 def test_a_target_larger_than_the_frame_does_not_crash_the_scene():
     # the on-the-fly training scenes draw sides up to 56 px and w/h down to 0.3, and SC / DEF stretch that
-    # by up to 1.5 x 1.3: a first box taller than the 192-px frame once stopped a 150-epoch run at epoch 40
+    # by up to 1.5 x 1.3: a first box taller than the 192-px frame once stopped a 150-epoch run at epoch 43
     # (numpy's uniform(0, negative)). Such a box now starts at the border and stays clamped there.
     from src.data.synthetic.motion import trajectory
     from src.data.synthetic.scene import Scene, resolve_config
