@@ -174,6 +174,8 @@ class OSTrackTracker:
             self._mean = torch.as_tensor(MEAN * 255.0, device=self.device).view(3, 1, 1)
             self._std = torch.as_tensor(STD * 255.0, device=self.device).view(3, 1, 1)
             self._template_box = torch.zeros((views, 4), device=self.device)
+            # the column order of a mirror image, for each crop side: index_select writes it in place
+            self._reversed = {n: torch.arange(n - 1, -1, -1, device=self.device) for n in {z, x}}
             self._window: torch.Tensor | None = None  # built from the first score map's shape
             self._response: torch.Tensor | None = None
         # The forward's keyword arguments, bound once to the buffers above.
@@ -182,7 +184,7 @@ class OSTrackTracker:
         self._net_inputs["template_box"] = self._template_box
         # hflip on a network exported at batch 1 (the ONNX one sets ``batch_one``): one call per view
         self._view_inputs = [{k: v[i:i + 1] for k, v in self._net_inputs.items()} for i in range(views)] \
-            if getattr(net, "batch_one", False) else None
+            if views > 1 and getattr(net, "batch_one", False) else None
         self._state: np.ndarray | None = None
 
     # -- construction from a training checkpoint -------------------------------------------------
@@ -235,8 +237,8 @@ class OSTrackTracker:
         view = target[0]
         view.copy_(host.permute(2, 0, 1), non_blocking=True)  # uint8 -> float32, HWC -> CHW
         view.sub_(self._mean).div_(self._std)
-        if self.hflip:
-            target[1].copy_(view.flip(-1))
+        if self.hflip:  # the mirror image into the second batch element, without a temporary
+            torch.index_select(view, 2, self._reversed[view.shape[-1]], out=target[1])
 
     @torch.inference_mode()
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
