@@ -211,3 +211,15 @@ def test_baseline_through_runner_on_synthetic_benchmark(name, tiny_synthetic_roo
         # the synthetic benchmark is hard (clutter, occlusion, low light): only check the tracker
         # starts on the target and does not wander off at once
         assert iou(boxes[1:3], gt[1:3])[valid[1:3]].mean() > 0.3
+
+
+def test_csrt_on_a_sliver_at_the_border_is_a_loss_not_a_crash():
+    # OpenCV's CSRT asserts (copyMakeBorder on an empty crop) on a box a pixel or two wide at the frame's
+    # edge, where a target enters or leaves the view: the wrapper holds the first box instead
+    rng = np.random.default_rng(0)
+    frames = {"visible": rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)}
+    tracker = OpenCVTracker("csrt", "visible")
+    box = np.array([158.0, 40.0, 2.0, 11.0])
+    tracker.initialize(frames, box)
+    for _ in range(3):
+        np.testing.assert_array_equal(tracker.track(frames), box)

@@ -178,8 +178,7 @@ class OnlinePairDataset(Dataset):
         from src.data import synthetic
 
         cfg = self.generate
-        attrs = synthetic.choose_attributes(rng, "train", 0, float(cfg["attribute_probability"]))
-        scene = synthetic.Scene(cfg, rng, attrs, self.frames)
+        scene = synthetic.draw_scene(cfg, rng, "train", None, self.frames)
         z_index = int(rng.integers(0, self.frames - 1))
         x_index = int(rng.integers(z_index + 1, min(self.frames, z_index + self.max_gap + 1)))
         out = []

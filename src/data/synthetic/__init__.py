@@ -33,6 +33,7 @@ from src.data.synthetic.scene import (
     SplitSpec,
     choose_attributes,
     config_defaults,
+    draw_scene,
     resolve_config,
 )
 from src.data.synthetic.writer import (
@@ -57,6 +58,7 @@ __all__ = [
     "choose_attributes",
     "config_defaults",
     "default_root",
+    "draw_scene",
     "ensure",
     "generate",
     "is_complete",

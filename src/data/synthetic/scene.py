@@ -27,6 +27,9 @@ from src.data.synthetic.textures import (
     thermal_pattern,
 )
 
+# calibrated: real trajectories, photographs and cutouts, a thermal camera (src/data/synthetic/world.py);
+# procedural: textured shapes on procedural clutter (this module; `data=synthetic_v1`)
+WORLDS = ("calibrated", "procedural")
 ATTRIBUTES = ("BC", "CM", "DEF", "FM", "HO", "LI", "LR", "MB", "NO", "TC", "PO", "SC")
 EXTREME = ("LI", "TC", "HO")
 
@@ -65,6 +68,13 @@ class GenerateConfig:
     attribute_probability: float
     jpeg_quality: int
     workers: int
+    world: str
+    sources: dict[str, list[str]]
+    max_stride: int
+    window_tries: int
+    crossover_gap: float
+    occlusion_probability: float
+    pass_by_probability: float
 
 
 def config_defaults() -> dict:
@@ -95,6 +105,10 @@ def resolve_config(cfg: Mapping | DictConfig | None = None) -> dict:
     for split, spec in out["splits"].items():
         if spec["sequences"] < 0 or spec["frames"] < 2:
             raise ValidationError(f"generate.splits.{split}: need sequences >= 0 and frames >= 2, got {spec}")
+    if out["world"] not in WORLDS:
+        raise ValidationError(f"generate.world: {out['world']!r} is not one of {', '.join(WORLDS)}")
+    if "train" not in out["sources"]:
+        raise ValidationError("generate.sources: needs a `train` entry (the pools of the on-the-fly scenes)")
     return out
 
 
@@ -350,3 +364,16 @@ class Scene:
         ground truth ``[x, y, w, h]`` (int64); the thermal box is that plus ``self.shift``. ``rng``
         draws the sensor noise."""
         return render_frame(self, t, rng)
+
+
+def draw_scene(cfg: Mapping, rng: np.random.Generator, split: str, index: int | None, frames: int,
+               sequences: int | None = None):
+    """A scene of ``cfg["world"]``: its attributes drawn (:func:`choose_attributes`), then the scene.
+    ``index``/``sequences``: the sequence's place in a written split (None: a scene drawn on the fly). The
+    scene's ``attrs`` are final (the calibrated world sets SC, FM and LR from its real trajectory)."""
+    attrs = choose_attributes(rng, split, 0 if index is None else index, float(cfg["attribute_probability"]))
+    if cfg["world"] == "procedural":
+        return Scene(cfg, rng, attrs, frames)
+    from src.data.synthetic.world import CalibratedScene
+
+    return CalibratedScene(cfg, rng, attrs, frames, split=split, index=index, sequences=sequences)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from omegaconf import DictConfig
 
-from src.data.synthetic.scene import ATTRIBUTES, EXTREME, Scene, choose_attributes, resolve_config
+from src.data.synthetic.scene import ATTRIBUTES, EXTREME, draw_scene, resolve_config
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def render_sequence(job: dict) -> dict:
     split_id = {"train": 0, "val": 1, "test": 2}.get(split, 3 + sum(map(ord, split)))
     rng = np.random.default_rng([int(cfg["seed"]), split_id, index])
     T = int(job["frames"])
-    attrs = choose_attributes(rng, split, index, float(cfg["attribute_probability"]))
-    scene = Scene(cfg, rng, attrs, T)
+    scene = draw_scene(cfg, rng, split, index, T, job["sequences"])
+    attrs = scene.attrs
     (folder / "visible").mkdir(parents=True, exist_ok=True)
     (folder / "infrared").mkdir(parents=True, exist_ok=True)
     boxes = np.zeros((T, 4), np.int64)
@@ -70,6 +70,7 @@ def render_sequence(job: dict) -> dict:
         "split": split,
         "attributes": sorted(attrs),
         "shift": [int(shift[0]), int(shift[1])],
+        "facts": scene.facts() if hasattr(scene, "facts") else None,
     }
 
 
@@ -118,6 +119,7 @@ def generate(
                     "split": split,
                     "index": index,
                     "frames": int(spec["frames"]),
+                    "sequences": int(spec["sequences"]),
                     "folder": str(tmp / split / sequence_name(split, index)),
                 }
             )
@@ -154,6 +156,8 @@ def generate(
         "generator": "src.data.synthetic",
         "config": params,
         "sequences": {s: [r["name"] for r in rs] for s, rs in by_split.items()},
+        # the calibrated world's per-sequence facts that the files do not show (src.data.synthetic.calibrate)
+        "facts": {r["name"]: r["facts"] for rs in by_split.values() for r in rs if r["facts"] is not None},
         "seconds": round(elapsed, 2),
     }
     (tmp / MARKER).write_text(json.dumps(meta, indent=1))

@@ -19,6 +19,14 @@ _FACTORIES = {
 }
 
 
+class _Lost:
+    """A tracker OpenCV could not start: every update is a loss (the first box is held)."""
+
+    @staticmethod
+    def update(image):
+        return False, None
+
+
 class OpenCVTracker:
     """One of OpenCV's single-object trackers on one modality.
 
@@ -59,14 +67,20 @@ class OpenCVTracker:
         x, y, w, h = (int(round(v)) for v in box)
         rect = (x, y, max(1, w), max(1, h))
         self._tracker = self._create(self._params)
-        self._tracker.init(self._bgr(frames, self.modality), rect)
         self._box = box.copy()
+        try:
+            self._tracker.init(self._bgr(frames, self.modality), rect)
+        except cv2.error:  # CSRT asserts on a box a pixel or two wide at the border: it never starts
+            self._tracker = _Lost()
 
     def track(self, frames: dict[str, np.ndarray]) -> np.ndarray:
-        """Next frame's ``ltwh`` box (float64 ``[4]``); when OpenCV reports a loss, the last box."""
+        """Next frame's ``ltwh`` box (float64 ``[4]``); on a loss OpenCV reports (or raises), the last box."""
         if self._tracker is None:
             raise RuntimeError("OpenCVTracker.track called before initialize")
-        ok, rect = self._tracker.update(self._bgr(frames, self.modality))
+        try:
+            ok, rect = self._tracker.update(self._bgr(frames, self.modality))
+        except cv2.error:  # CSRT asserts on a window shrunk to nothing at the border: a loss, as ok=False
+            ok, rect = False, None
         if ok:
             self._box = np.asarray(rect, dtype=np.float64)
         return self._box.copy()
