@@ -8,7 +8,7 @@ Sources (their licences are recorded in src/data/synthetic/assets/LICENSES.md):
   categories (not ``symbols``: letters, flags, signs), cropped to its alpha's bounding box and resized to
   at most ``--cutout-side`` px, written as RGBA PNG under ``cutouts/<category>/``.
 - ``opencv-doc`` (OpenCV's sample data, BSD-3-Clause): colour photographs from ``examples/data`` and
-  frames of ``tree.avi``, resized to at most ``--background-side`` px, written as JPEG under
+  the first frame of ``tree.avi``, resized to at most ``--background-side`` px, written as JPEG under
   ``backgrounds/``. ``vtest.avi`` is left out on purpose: it is a real video the learned tracker is read
   on, so no frame of it may be in the training world.
 
@@ -77,7 +77,7 @@ PHOTOS = (
     "box_in_scene.png",
     "basketball1.png",
 )
-VIDEOS = {"tree.avi": 4}  # video -> frames taken, evenly spaced
+VIDEOS = {"tree.avi": 1}  # video -> frames taken, evenly spaced (the first frame of tree.avi)
 
 
 def download(folder: Path) -> None:
@@ -141,21 +141,16 @@ def cutouts(stamps: Path, out: Path, side: int) -> list[dict]:
 def backgrounds(data: Path, out: Path, side: int) -> list[dict]:
     records = []
     (out / "backgrounds").mkdir(parents=True, exist_ok=True)
-    quality = [cv2.IMWRITE_JPEG_QUALITY, 90]
+
+    def write(image: np.ndarray, file: str, source: str) -> None:
+        cv2.imwrite(str(out / file), fit(image, side), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        records.append({"file": file, "source": source, "package": "opencv-doc", "licence": "BSD-3-Clause"})
+
     for name in PHOTOS:
         image = cv2.imread(str(data / name), cv2.IMREAD_COLOR)
         if image is None:
             raise FileNotFoundError(data / name)
-        file = f"backgrounds/{Path(name).stem}.jpg"
-        cv2.imwrite(str(out / file), fit(image, side), quality)
-        records.append(
-            {
-                "file": file,
-                "source": f"examples/data/{name}",
-                "package": "opencv-doc",
-                "licence": "BSD-3-Clause",
-            }
-        )
+        write(image, f"backgrounds/{Path(name).stem}.jpg", f"examples/data/{name}")
     for name, count in VIDEOS.items():
         video = cv2.VideoCapture(str(data / name))
         total = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -166,15 +161,7 @@ def backgrounds(data: Path, out: Path, side: int) -> list[dict]:
             if not ok:
                 continue
             file = f"backgrounds/{Path(name).stem}_{index:04d}.jpg"
-            cv2.imwrite(str(out / file), fit(image, side), quality)
-            records.append(
-                {
-                    "file": file,
-                    "source": f"examples/data/{name} frame {index}",
-                    "package": "opencv-doc",
-                    "licence": "BSD-3-Clause",
-                }
-            )
+            write(image, file, f"examples/data/{name} frame {index}")
     return records
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from src.data.readers.lasher import LASHER_ATTRIBUTES
 from src.data.synthetic import sources
 
 ROWS = (
@@ -48,27 +49,6 @@ ROWS = (
 )
 CHECKED = ROWS[:7]
 WIDEN = 1.5
-LASHER_ATTRIBUTES = (
-    "NO",
-    "PO",
-    "TO",
-    "HO",
-    "MB",
-    "LI",
-    "HI",
-    "AIV",
-    "LR",
-    "DEF",
-    "BC",
-    "SA",
-    "CM",
-    "TC",
-    "FL",
-    "OV",
-    "FM",
-    "SV",
-    "ARC",
-)
 
 
 def sequence_stats(boxes: np.ndarray, frame: tuple[int, int]) -> dict | None:

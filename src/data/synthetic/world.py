@@ -34,6 +34,7 @@ import numpy as np
 from src.data.synthetic import assets, sources, thermal
 from src.data.synthetic.motion import camera_path
 from src.data.synthetic.render import RGB, TEMPERATURE, motion_blur, paste
+from src.data.synthetic.scene import draw_misregistration
 from src.data.synthetic.textures import smooth_noise
 
 MARGIN = 40  # canvas border the camera can drift into
@@ -218,19 +219,13 @@ class CalibratedScene:
         self.boxes = apply_zoom(boxes, self.zoom, self.zoom_centre)
         self.gt = np.stack([clip_box(b, W, H) for b in self.boxes])
         area = np.maximum(self.boxes[:, 2] * self.boxes[:, 3], 1e-6)
-        self.in_view = np.clip(
-            self.gt[:, 2] * self.gt[:, 3] / area, 0, 1
-        )  # share of the box inside the frame
+        self.in_view = np.clip(self.gt[:, 2] * self.gt[:, 3] / area, 0, 1)  # the box's share in the frame
         self._derive_attributes()
 
         self.ambient = float(rng.uniform(0, 30))
         self.vis_canvas, self.temp_canvas = self._draw_background(rng, W + 2 * MARGIN, H + 2 * MARGIN)
         self.cam = camera_path(rng, T, shaky, limit=MARGIN - 4)
-        m = int(cfg["misregistration"])
-        shift = rng.integers(-m, m + 1, 2) if m > 0 else np.zeros(2, int)
-        if m > 0 and not shift.any():
-            shift[int(rng.integers(2))] = int(rng.choice([-1, 1]))
-        self.shift = shift.astype(int)
+        self.shift = draw_misregistration(rng, int(cfg["misregistration"])).astype(int)
 
         self.target = self._draw_body(rng, self.boxes, None, warm_class=None)
         self.heat = self._crossover(rng)
