@@ -13,7 +13,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 register_resolvers()
 
 # A seconds-small synthetic benchmark: the `generate` keys it overrides (the others from
-# conf/data/synthetic.yaml); ``tiny_synthetic_root`` is one, generated once per session. It is the
+# conf/data/synthetic.yaml); ``tiny_synthetic_root`` is one, generated once per test run. It is the
 # procedural world (data=synthetic_v1), whose content tests/test_data_synthetic.py checks; the calibrated
 # world has its own small benchmark in tests/test_data_world.py.
 TINY = {

@@ -72,7 +72,7 @@ def test_the_scene_follows_its_source_annotation_up_to_the_rescaling():
     # PO given: the scene draws no occlusion of its own before the trajectory
     scene = world.CalibratedScene(cfg, np.random.default_rng(seed), {"PO"}, 40, "test", index=1, sequences=4)
     expected, track = world.draw_boxes(cfg, np.random.default_rng(seed), "test", 1, 40, 4)
-    assert track is scene.source
+    assert track is scene.trajectory.source
     assert track.pool in cfg["sources"]["test"]
     np.testing.assert_allclose(scene.boxes, expected)  # no CM: no zoom, the rescaled annotation itself
     # the written ground truth is that box rounded (and clipped to the frame)
@@ -269,7 +269,7 @@ def test_the_calibration_draws_the_boxes_a_training_scene_has():
         rng = np.random.default_rng(key)
         synthetic.choose_attributes(rng, "train", 0, p)
         drawn = world.with_occlusion(rng, attrs, cfg["occlusion_probability"])
-        gt, unclipped = calibrate.scene_boxes(cfg, rng, drawn, 30)
-        np.testing.assert_array_equal(gt, scene.gt)
-        np.testing.assert_allclose(unclipped, scene.boxes)
+        trajectory = world.draw_trajectory(cfg, rng, drawn, "train", None, 30)  # as generator_column draws
+        np.testing.assert_array_equal(trajectory.gt, scene.gt)
+        np.testing.assert_allclose(trajectory.boxes, scene.boxes)
         assert {"PO", "HO"} & drawn == {"PO", "HO"} & scene.attrs

