@@ -2,11 +2,13 @@
 
     python scripts/bench_data.py [--workers 0 2] [--batches 20] [--batch-size 32]
                                  [--template-size 64] [--search-size 128] [--skip-generation]
+                                 [--online 0 0.75]
 
 1. Generates the default synthetic benchmark (conf/data/synthetic.yaml's ``generate`` section)
    into a temporary folder and reports the wall time (the issue's budget: under 60 s on 2 cores).
 2. Serves training batches from it through TrackingDataModule at the CPU default crop sizes and
-   reports pairs/s for each worker count (first batch excluded: worker start-up).
+   reports pairs/s for each worker count and each share of pairs drawn from new scenes on the fly
+   (``--online``; ``data.online.fraction``, 0.75 in ``make train``) (first batch excluded: worker start-up).
 Prints a Markdown table (for BENCHMARKS.md).
 """
 
@@ -43,7 +45,8 @@ def bench_generation(root: Path, workers: int | None) -> tuple[float, int]:
 
 
 def bench_pairs(
-    root: Path, workers: int, batches: int, batch_size: int, template_size: int, search_size: int
+    root: Path, workers: int, batches: int, batch_size: int, template_size: int, search_size: int,
+    online: float = 0.0,
 ) -> float:
     # conf/data/pipeline/default.yaml's options, with no template jitter; the training config's keys here
     options = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "data" / "pipeline" / "default.yaml"))
@@ -64,6 +67,9 @@ def bench_pairs(
         persistent_workers=False,
         seed=0,
     )
+    if online:  # scenes drawn on the fly, as conf/data/synthetic.yaml's `online` section draws them
+        options.update(generate=synthetic.config_defaults(),
+                       online={"fraction": online, "frames": 40, "generate": {}})
     dm = TrackingDataModule(**options)
     iterator = iter(dm.train_dataloader())
     next(iterator)  # start-up: reading annotations, forking workers
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--template-size", type=int, default=64)
     parser.add_argument("--search-size", type=int, default=128)
     parser.add_argument("--generation-workers", type=int, default=None)
+    parser.add_argument("--online", type=float, nargs="+", default=[0.0, 0.75],
+                        help="shares of the pairs drawn from new scenes on the fly")
     parser.add_argument(
         "--skip-generation",
         action="store_true",
@@ -110,13 +118,13 @@ def main(argv: list[str] | None = None) -> None:
                     f"{frames} frame pairs, {frames / seconds:.0f} pairs/s",
                 )
             )
-        for workers in args.workers:
+        for workers, online in ((w, f) for f in args.online for w in args.workers):
             rate = bench_pairs(
-                root, workers, args.batches, args.batch_size, args.template_size, args.search_size
+                root, workers, args.batches, args.batch_size, args.template_size, args.search_size, online
             )
             rows.append(
                 (
-                    f"training pairs, num_workers={workers}",
+                    f"training pairs, num_workers={workers}, online {online:g}",
                     f"{rate:.0f} pairs/s",
                     f"batch {args.batch_size}, template {args.template_size}, search {args.search_size}, "
                     f"{rate / args.batch_size:.1f} batches/s",
