@@ -39,6 +39,10 @@ test-full: $(STAMP) ## run every test, the slow ones too
 lint: $(STAMP) ## ruff check
 	$(BIN)/ruff check src tests scripts
 
+realcheck: $(STAMP) ## track a folder of real sequences: make realcheck REAL=DIR [CKPT=...] (default: make train's)
+	@test -n "$(REAL)" || { echo "make realcheck REAL=DIR: a folder with one sub-folder per real sequence"; exit 2; }
+	$(BIN)/python -m src.realcheck real=$(REAL) $(if $(CKPT),ckpt_path=$(CKPT))
+
 ablate: $(STAMP) ## the whole study on the embedded default: 7 variants, TSF on/off, baselines, comparison
 	$(BIN)/python scripts/ablate.py
 
@@ -56,4 +60,4 @@ bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 clean: ## remove outputs (keeps .venv and data/)
 	rm -rf logs outputs multirun wandb .pytest_cache
 
-.PHONY: help install train pretrain test test-full lint ablate data bench clean
+.PHONY: help install train pretrain test test-full lint realcheck ablate data bench clean

@@ -93,7 +93,7 @@ def pair_statistics(module: TrackerLitModule, datamodule, max_pairs: int) -> dic
 def track_both_ways(tracker: OSTrackTracker, sequence, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame IoU (frames 1..n-1) of the teacher-forced and the free-running tracker."""
     n = min(frames, len(sequence))
-    gt = sequence.boxes["visible"][:n]
+    gt = sequence.gt[:n]
     # a modality the sequence lacks is not read: the tracker falls back to the visible frame
     modalities = [m for m in tracker.modalities if m in sequence.frames]
     images = [{m: read_image(sequence.frames[m][t]) for m in modalities} for t in range(n)]

@@ -86,7 +86,7 @@ def _frames(cfg: DictConfig) -> tuple[str, Iterator[dict[str, np.ndarray]], np.n
     except (KeyError, ValueError, FileNotFoundError, StopIteration) as error:
         raise UserError(f"sequence={cfg.sequence}: not in {cfg.data.root} ({cfg.split}): {error}") from error
     streams = {m: read_frames(paths) for m, paths in seq.frames.items()}
-    gt = np.asarray(seq.boxes["visible"], dtype=np.float64)
+    gt = np.asarray(seq.gt, dtype=np.float64)
     init = np.asarray(seq.init_box, np.float64) if cfg.get("init_box") is None else parse_box(cfg.init_box)
     return seq.name, _together(streams), init, gt, 25.0
 
@@ -108,6 +108,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Track the input and write ``<name>.mp4``, ``<name>.gif`` and ``<name>.csv``; returns a summary
     (``frames``, ``fps``, ``cpu_threads``, ``mean_iou`` where there is ground truth, the paths)."""
+    from src.data.sequence import MissingModalityError, modalities_to_read, with_stand_ins
     from src.tracking.runner import build_tracker
     from src.utils.cli import set_cpu_threads
     from src.utils.video import VideoWriter, render, write_gif
@@ -131,7 +132,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         for t, images in enumerate(frames):
             if limit is not None and t >= limit:
                 break
-            inputs = {m: images.get(m, images["visible"]) for m in wanted}  # a missing stream: visible
+            if t == 0:  # a tracker that reads none of the streams given: one line saying so
+                try:
+                    modalities_to_read(images, wanted)
+                except MissingModalityError as error:
+                    raise UserError(f"tracker={tracker_name} {error}") from None
+            inputs = with_stand_ins(images, wanted)  # a missing stream: the other one stands in
             start = time.perf_counter()
             if t == 0:
                 tracker.initialize(inputs, init_box.copy())

@@ -70,8 +70,8 @@ def fusion_align(net: Mapping[str, Any]) -> str | None:
 
 
 def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
-    """What metrics.json records about a TrackerLitModule checkpoint: variant, tsf, align, seed,
-    ckpt_path."""
+    """What metrics.json records about a TrackerLitModule checkpoint (variant, tsf, align, seed,
+    ckpt_path) and the modalities its network reads."""
 
     from src.training.checkpoints import read_training_checkpoint
 
@@ -88,6 +88,7 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
                 seed = OmegaConf.load(run_cfg).get("seed")
                 break
     return {"variant": hparams.get("variant", net.get("variant")),
+            "modalities": list(net.get("modalities") or []) or None,
             "tsf": None if tsf is None else bool(tsf),
             "align": fusion_align(net),
             "seed": seed,
@@ -308,6 +309,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             extra = checkpoint_info(factory.ckpt_path)
         name = cfg.get("tracker_name") or (extra.get("variant") if tracker_cfg.name == "ours" else None) \
             or tracker_cfg.name
+        wanted = extra.get("modalities") or tracker_cfg.get("modalities")
+        check_modalities(sequences, wanted, tracker_cfg.name)
         factory = OmegaConf.to_container(factory, resolve=True)
         set_cpu_threads(cfg.get("cpu_threads"))
         report = evaluate_tracker(factory, sequences, protocol, out_dir, subsets=subsets, tracker_name=name,
@@ -319,6 +322,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("log_wandb"):
         _log_wandb(cfg, report, out_dir)
     return report
+
+
+def check_modalities(sequences: list[Any], wanted: Any, tracker_name: str) -> None:
+    """Every sequence has a stream the tracker reads (a visible-only tracker on thermal-only footage is
+    a :class:`~src.utils.cli.UserError`, one line, before anything is tracked)."""
+    from src.data.sequence import VISIBLE, MissingModalityError, modalities_to_read
+
+    for seq in sequences:
+        try:
+            modalities_to_read(seq.frames, list(wanted or [VISIBLE]))
+        except MissingModalityError as error:
+            raise UserError(f"sequence {seq.name}: tracker={tracker_name} {error}") from None
 
 
 def check_inputs(cfg: DictConfig) -> None:

@@ -147,22 +147,27 @@ def _drawn_box(crop: torch.Tensor) -> np.ndarray:
 
 @pytest.mark.parametrize("stride", [16, 8])
 @pytest.mark.parametrize("center_cell", ["round", "floor"])
-@pytest.mark.parametrize("hflip", [0.0, 1.0])
-def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell, stride):
-    """Label/crop alignment: over jittered pairs (centre 1 size, scale 0.25) with and without the flip,
-    the search box equals the drawn target within 1 px in crop coordinates, in the visible and the
-    infrared crop, and the heatmap peak is the grid point nearest to the drawn centre (``round``) or
-    the cell that holds it (``floor``), on the patch grid (16) and on the finer head grid (8)."""
+@pytest.mark.parametrize("hflip,aspect", [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, aspect, center_cell, stride):
+    """Label/crop alignment: over jittered pairs (centre 1 size, scale 0.25) with and without the flip
+    and the aspect stretch, the search box equals the drawn target within 1 px in crop coordinates, in
+    the visible and the infrared crop, and the heatmap peak is the grid point nearest to the drawn centre
+    (``round``) or the cell that holds it (``floor``), on the patch grid (16) and on the finer head grid
+    (8)."""
     box = np.array([83.0, 61.0, 26.0, 18.0])
     frames = {}
     for modality, value in (("visible", 255), ("infrared", 200)):
         image = np.zeros((160, 220, 3), np.uint8)
         image[61:79, 83:109] = value  # the target: rows y..y+h, columns x..x+w
         frames[modality] = image
-    processing = _processing(Jitter(1.0, 0.25), Augmentation(hflip=hflip, brightness=0, grayscale=0))
+    augmentation = Augmentation(hflip=hflip, brightness=0, grayscale=0, aspect=aspect, aspect_log=0.6)
+    processing = _processing(Jitter(1.0, 0.25), augmentation)
     processing.heatmap_cell = center_cell
     processing.heatmap_stride = stride
     tol = 1 / stride  # one pixel of the grid
+    # the stretch resamples the frame once more before the crop: edges blur over one more pixel (over 200
+    # pairs: at most 1.37 px, 95th percentile 0.85 px, the same bias on both edges)
+    atol = 1.5 if aspect else 1.0
     checked = 0
     for seed in range(40):
         sample = processing(frames, box, frames, box, np.random.default_rng(seed))
@@ -174,7 +179,7 @@ def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, center_cell, 
             continue  # clipped at the crop border: the drawn extent is clipped differently
         for modality in ("visible", "infrared"):
             drawn = _drawn_box(sample[f"search_{modality}"])
-            np.testing.assert_allclose(label, drawn, atol=1.0, err_msg=f"{modality}, seed {seed}")
+            np.testing.assert_allclose(label, drawn, atol=atol, err_msg=f"{modality}, seed {seed}")
             drawn_cx, drawn_cy = (drawn[0] + drawn[2] / 2) / stride, (drawn[1] + drawn[3] / 2) / stride
             assert sample["heatmap"].shape == (128 // stride, 128 // stride)
             row, col = np.unravel_index(int(sample["heatmap"].argmax()), sample["heatmap"].shape)
@@ -370,3 +375,42 @@ def test_every_data_config_composes(name):
     assert data.name in ("rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100", "lasot", "folder")
     assert data.root and data.protocol and "splits" in data
     assert ("generate" in data) == (name == "synthetic")
+
+
+def test_transfer_augmentation_off_draws_nothing_and_on_changes_every_crop():
+    """The camera effects at 0 leave a pair exactly as before them (no random draw either: every figure
+    of the pipeline reproduces); at 1 they change every crop, and the target's label is kept."""
+    box = np.array([60.0, 40.0, 20.0, 20.0])
+    frames = _frames()
+    plain = _processing(Jitter(0.5, 0.1), Augmentation(0.5, 0.2, 0.05))
+    zeros = _processing(Jitter(0.5, 0.1), Augmentation(0.5, 0.2, 0.05, contrast=0, blur=0, noise=0, jpeg=0,
+                                                       modality=0, aspect=0, aspect_log=0.5))
+    for seed in range(5):
+        a, b = plain(frames, box, frames, box, np.random.default_rng(seed)), \
+            zeros(frames, box, frames, box, np.random.default_rng(seed))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    camera = _processing(Jitter(0, 0), Augmentation(0, 0, 0, contrast=0.3, blur=1.0, noise=1.0, jpeg=1.0))
+    a = _processing()(frames, box, frames, box, np.random.default_rng(0))
+    b = camera(frames, box, frames, box, np.random.default_rng(0))
+    for key in ("template_visible", "template_infrared", "search_visible", "search_infrared"):
+        assert b[key].shape == a[key].shape and not torch.equal(a[key], b[key]), key
+    torch.testing.assert_close(b["search_box"], a["search_box"])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_modality_degradation_hits_one_search_stream(seed):
+    """At rate 1 one stream of the search crop is dark, saturated or replaced by the other; the template
+    and the other stream are untouched."""
+    box = np.array([60.0, 40.0, 20.0, 20.0])
+    frames = _frames()
+    a = _processing()(frames, box, frames, box, np.random.default_rng(0))
+    b = _processing(augmentation=Augmentation(0, 0, 0, modality=1.0))(frames, box, frames, box,
+                                                                       np.random.default_rng(seed))
+    assert torch.equal(a["template_visible"], b["template_visible"])
+    assert torch.equal(a["template_infrared"], b["template_infrared"])
+    changed = [m for m in ("visible", "infrared") if not torch.equal(a[f"search_{m}"], b[f"search_{m}"])]
+    assert len(changed) == 1
+    other = "infrared" if changed[0] == "visible" else "visible"
+    replaced = torch.equal(b[f"search_{changed[0]}"], a[f"search_{other}"])
+    mean_before, mean_after = (x[f"search_{changed[0]}"].mean().item() for x in (a, b))
+    assert replaced or mean_after < mean_before - 0.3 or mean_after > mean_before + 0.3

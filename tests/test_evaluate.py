@@ -238,4 +238,5 @@ def test_checkpoint_info_reads_the_training_run(tmp_path):
     ckpt = save_checkpoint(run_dir / "checkpoints" / "last.ckpt", "single", seed=None)
     info = checkpoint_info(ckpt)
     # align: None for a single-modal network (nothing is fused)
-    assert info == {"variant": "single", "tsf": True, "align": None, "seed": 3, "ckpt_path": str(ckpt)}
+    assert info == {"variant": "single", "modalities": ["visible"], "tsf": True, "align": None, "seed": 3,
+                    "ckpt_path": str(ckpt)}

@@ -434,3 +434,59 @@ def test_tracker_inputs_equal_the_training_pipeline(tiny_synthetic_root):
         assert torch.allclose(tracker._template[m][0], sample[f"template_{m}"], atol=1e-5)
         assert torch.allclose(tracker._search[m][0], sample[f"search_{m}"], atol=1e-5)
     assert torch.allclose(tracker._template_box[0], sample["template_box"], atol=1e-6)
+
+
+class ConfidenceNet(FixedBoxNet):
+    """FixedBoxNet whose score peak on frame ``t`` (the ``t``-th call) is ``peaks[t]``, and which records the
+    templates of every call: shows when the tracker cuts its dynamic template and what it feeds."""
+
+    def __init__(self, peaks):
+        super().__init__(rel_size=0.25, grid=4)
+        self.peaks, self.templates = list(peaks), []
+
+    def forward(self, template_visible, search_visible, template_box=None, **_):
+        out = super().forward(template_visible, search_visible)
+        out["score_map"] = out["score_map"] * self.peaks[self.calls - 1]
+        self.templates.append(template_visible.clone())
+        return out
+
+
+def _track_with_gate(peaks, **settings):
+    net = ConfidenceNet(peaks)
+    tracker = OSTrackTracker(net, hanning=False, hflip=False, **settings)
+    rng = np.random.default_rng(0)
+    tracker.initialize(random_frames([VISIBLE], size=(120, 160)), np.array([60.0, 40.0, 24.0, 24.0]))
+    updates = []
+    for _ in peaks:
+        tracker.track({VISIBLE: rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)})
+        updates.append(tracker._updated_at)
+    return net, tracker, updates
+
+
+def test_template_update_only_above_the_gate_and_never_in_the_first_frames():
+    # confident on every frame but the 6th-9th; the gate is 0.5, the first frame allowed is 4, every 3 frames
+    peaks = [0.9, 0.9, 0.9, 0.9, 0.9, 0.2, 0.2, 0.2, 0.2, 0.9, 0.9, 0.9, 0.9]
+    net, tracker, updates = _track_with_gate(peaks, update_interval=3, update_threshold=0.5, update_start=4)
+    # frames 1-3 confident but too early; 4 updates; 5 too soon; 6-9 below the gate; 10 updates; 13 again
+    assert updates == [None, None, None, 4, 4, 4, 4, 4, 4, 10, 10, 10, 13]
+    assert tracker.last_confidence == pytest.approx(0.9)
+    # until the first update the network reads the first template alone; then both, first template first
+    assert [len(t) for t in net.templates] == [1] * 4 + [2] * 9
+    first = net.templates[0][0]
+    assert all(torch.equal(t[0], first) for t in net.templates)
+    assert not torch.equal(net.templates[4][1], first)  # the dynamic one: cut from frame 4
+    assert torch.equal(net.templates[4][1], net.templates[9][1])  # kept until frame 10 replaces it
+    assert not torch.equal(net.templates[10][1], net.templates[9][1])
+
+
+def test_template_update_off_keeps_the_first_template():
+    peaks = [1.0] * 20
+    net, tracker, updates = _track_with_gate(peaks, update_interval=0, update_threshold=0.0, update_start=1)
+    assert updates == [None] * 20 and all(len(t) == 1 for t in net.templates)
+    assert OSTrackTracker(FixedBoxNet(0.25)).update_interval == 0  # conf/tracker/ours.yaml: off by default
+
+
+def test_template_update_gate_never_passed_below_threshold():
+    net, _, updates = _track_with_gate([0.49] * 15, update_interval=1, update_threshold=0.5, update_start=1)
+    assert updates == [None] * 15 and all(len(t) == 1 for t in net.templates)
+

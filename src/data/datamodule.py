@@ -126,7 +126,7 @@ class PairDataset(Dataset):
                 template, search = self._frames(sequence, z_index), self._frames(sequence, x_index)
             except ImageReadError as error:
                 raise ImageReadError(f"{error} (sequence {sequence.name})") from None
-            boxes = sequence.boxes[VISIBLE]
+            boxes = sequence.gt
             sample = self.processing(template, boxes[z_index], search, boxes[x_index], rng)
             if sample is not None:
                 return with_infrared_keys(sample, self.modalities)

@@ -26,11 +26,84 @@ class Augmentation:
     hflip: probability of flipping template and search crops of both modalities together.
     brightness: each crop's pixels are multiplied by a factor drawn from ``[1 - b, 1 + b]``.
     grayscale: probability of turning the visible crops (template and search together) grey.
+
+    What a real camera does to frames that a rendered world does not (each 0 turns it off; the
+    calibrated world's values: conf/data/synthetic.yaml). Each draw is per crop, so template and
+    search, visible and thermal, are degraded independently, as two cameras and two moments are:
+
+    contrast: the crop's deviation from its mean is scaled by a factor in ``[1 - c, 1 + c]``.
+    blur: probability of a Gaussian blur (sigma 0.5-1.5 px: defocus, motion, a cheap lens).
+    noise: probability of Gaussian sensor noise (sigma 2-8 grey levels).
+    jpeg: probability of re-encoding the crop as JPEG at quality 30-90 (compressed footage).
+    modality: probability that one stream of the search crop (visible or thermal, even odds) is
+        degraded: dark (x0.1-0.3), saturated (x2.5-4, clipped) or missing (the other stream stands in,
+        as in tracking, :func:`src.data.sequence.stand_in`), each a third of the time.
+    aspect: probability of stretching both frames of the pair by ``exp(u)`` in x and ``exp(-u)`` in y,
+        ``u`` uniform in ``+-aspect_log`` (the target's w/h changes by ``exp(2u)``): covers w/h 0.3-3 with
+        the world's own aspects.
+    aspect_log: the stretch's range (see ``aspect``).
     """
 
     hflip: float
     brightness: float
     grayscale: float
+    contrast: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    jpeg: float = 0.0
+    modality: float = 0.0
+    aspect: float = 0.0
+    aspect_log: float = 0.0
+
+    def stretch(self, rng: np.random.Generator) -> float | None:
+        """The pair's aspect stretch ``exp(u)`` (x; y gets its inverse), or None for none."""
+        if self.aspect > 0 and rng.random() < self.aspect:
+            return float(np.exp(rng.uniform(-self.aspect_log, self.aspect_log)))
+        return None
+
+    def degrade(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One crop ``[H, W, 3]`` uint8 through contrast, blur, noise and JPEG (each at its rate)."""
+        out = image
+        if self.contrast > 0:
+            factor = rng.uniform(1 - self.contrast, 1 + self.contrast)
+            mean = float(out.mean())
+            out = cv2.convertScaleAbs(out, alpha=factor, beta=mean * (1 - factor))
+        if self.blur > 0 and rng.random() < self.blur:
+            out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.5, 1.5))
+        if self.noise > 0 and rng.random() < self.noise:
+            noise = rng.normal(0.0, rng.uniform(2.0, 8.0), out.shape)
+            out = np.clip(out + noise, 0, 255).astype(np.uint8)
+        if self.jpeg > 0 and rng.random() < self.jpeg:
+            quality = int(rng.integers(30, 91))
+            ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                out = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        return out
+
+    def degrade_modality(self, crops: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+        """At rate ``modality``: one stream of ``crops`` (a search crop's) dark, saturated or missing."""
+        if self.modality <= 0 or len(crops) < 2 or rng.random() >= self.modality:
+            return
+        names = sorted(crops)
+        victim = names[int(rng.integers(len(names)))]
+        kind = int(rng.integers(3))
+        if kind == 0:
+            crops[victim] = cv2.convertScaleAbs(crops[victim], alpha=rng.uniform(0.1, 0.3))
+        elif kind == 1:
+            crops[victim] = cv2.convertScaleAbs(crops[victim], alpha=rng.uniform(2.5, 4.0))
+        else:
+            other = next(m for m in names if m != victim)
+            crops[victim] = crops[other].copy()
+
+
+def stretch_pair(images: dict[str, np.ndarray], box: np.ndarray, factor: float
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Frames resized by ``factor`` in x and ``1 / factor`` in y, and the ``ltwh`` box with them."""
+    height, width = next(iter(images.values())).shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height / factor)))
+    sx, sy = size[0] / width, size[1] / height
+    out = {m: cv2.resize(image, size, interpolation=cv2.INTER_LINEAR) for m, image in images.items()}
+    return out, np.array([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy])
 
 
 CENTER_CELLS = ("round", "floor")
@@ -137,6 +210,11 @@ class PairProcessing:
     ) -> dict[str, torch.Tensor] | None:
         """``template``/``search``: modality -> ``[H, W, 3]`` uint8. Boxes: visible ``ltwh``.
         Returns None when the jittered search crop lost the target (the caller redraws)."""
+        aug = self.augmentation
+        stretch = aug.stretch(rng)
+        if stretch is not None:
+            template, template_box = stretch_pair(template, template_box, stretch)
+            search, search_box = stretch_pair(search, search_box, stretch)
         z_geo = self.geometry(
             template_box, self.template_factor, self.template_size, self.template_jitter, rng
         )
@@ -150,7 +228,6 @@ class PairProcessing:
         z_crops = {m: crop(image, z_geo) for m, image in template.items()}
         x_crops = {m: crop(image, x_geo) for m, image in search.items()}
 
-        aug = self.augmentation
         if aug.grayscale > 0 and rng.random() < aug.grayscale and "visible" in z_crops:
             for crops in (z_crops, x_crops):
                 grey = cv2.cvtColor(crops["visible"], cv2.COLOR_RGB2GRAY)
@@ -166,6 +243,10 @@ class PairProcessing:
                 for m in crops:
                     factor = rng.uniform(1 - aug.brightness, 1 + aug.brightness)
                     crops[m] = cv2.convertScaleAbs(crops[m], alpha=factor)
+        for crops in (z_crops, x_crops):
+            for m in crops:
+                crops[m] = aug.degrade(crops[m], rng)
+        aug.degrade_modality(x_crops, rng)
 
         z_norm = ltwh_to_cxcywh(z_box) / self.template_size
         x_norm = ltwh_to_cxcywh(x_box) / self.search_size

@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from src.data.readers.base import box_valid
-from src.data.sequence import VISIBLE, Sequence
+from src.data.sequence import Sequence
 
 
 def usable_frames(sequence: Sequence, min_size: float = 2.0) -> np.ndarray:
-    """Indices of frames a pair may use: valid, and a visible box of at least ``min_size`` px a side
-    (the crop geometry is taken from the visible box)."""
-    boxes = sequence.boxes[VISIBLE]
+    """Indices of frames a pair may use: valid, and a reference box (:attr:`Sequence.gt`) of at least
+    ``min_size`` px a side (the crop geometry is taken from it)."""
+    boxes = sequence.gt
     ok = sequence.valid & box_valid(boxes)
     with np.errstate(invalid="ignore"):
         ok &= (boxes[:, 2] >= min_size) & (boxes[:, 3] >= min_size)

@@ -512,8 +512,8 @@ def per_sequence(stats: SequenceStats, names: list[str], tau: float = 0.03) -> l
 def sequence_inputs(seq, protocol: str | Protocol, sizes: dict | None = None, need_size: bool = True):
     """Ground truth ``[M, T, 4]``, valid ``[T]``, cover ``[T]`` or None and size for one Sequence."""
     p = get_protocol(protocol)
-    gts = [seq.boxes["visible"]]
-    if p.two_gt and "infrared" in seq.boxes:
+    gts = [seq.gt]
+    if p.two_gt and seq.reference != "infrared" and "infrared" in seq.boxes:
         gts.append(seq.boxes["infrared"])
     gt = np.stack([np.asarray(g, dtype=np.float64) for g in gts])
     cover = seq.attributes.get("cover") if seq.attributes else None

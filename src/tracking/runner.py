@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from src.data.readers.base import parse_rows
-from src.data.sequence import VISIBLE, Sequence, modalities_to_read, with_stand_ins
+from src.data.sequence import VISIBLE, MissingModalityError, Sequence, modalities_to_read, with_stand_ins
 from src.data.transforms import check_same_size, read_image
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
 from src.utils.io import atomic_write_text, write_json
@@ -67,7 +67,8 @@ class SequenceRun:
 
 # -- tracking one sequence -------------------------------------------------------------------------
 def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Run ``tracker`` over ``seq`` (initialised with the first visible ground-truth box).
+    """Run ``tracker`` over ``seq`` (initialised with the first reference ground-truth box, the visible
+    one, or the thermal one of thermal-only footage).
 
     Returns ``boxes [T, 4]`` float64 ltwh (row 0 is the initial box) and timing
     ``{"e2e", "model", "decode"} -> [T]`` seconds per frame (``model`` NaN where the tracker does
@@ -75,8 +76,13 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
     """
     num_frames = len(seq)
     wanted = tuple(getattr(tracker, "modalities", (VISIBLE,)))
-    # Modalities the sequence lacks (a dual-modal tracker on single-modal data) get the visible frame.
-    read = modalities_to_read(seq.frames, wanted)
+    # Modalities the sequence lacks (a dual-modal tracker on single-modal data) get the other stream's
+    # frame; a tracker that reads none of the sequence's streams stops here with one line saying why.
+    try:
+        read = modalities_to_read(seq.frames, wanted)
+    except MissingModalityError as error:
+        name = getattr(tracker, "name", type(tracker).__name__)
+        raise MissingModalityError(f"sequence {seq.name}: tracker {name} {error}") from None
     for m in read:
         if len(seq.frames[m]) != num_frames:
             raise ValueError(f"sequence {seq.name}: {len(seq.frames[m])} {m} frames "
@@ -110,7 +116,8 @@ def _warn_if_outside(seq: Sequence, shape: tuple[int, ...]) -> None:
     height, width = shape[:2]
     if not (x < width and y < height and x + w > 0 and y + h > 0):
         log.warning("sequence %s: the first box (%g, %g, %g, %g) lies outside the %dx%d frame %s; the "
-                    "tracker starts on nothing", seq.name, x, y, w, h, width, height, seq.frames[VISIBLE][0])
+                    "tracker starts on nothing", seq.name, x, y, w, h, width, height,
+                    seq.frames[seq.reference][0])
 
 
 # -- result files ----------------------------------------------------------------------------------

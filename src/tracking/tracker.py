@@ -7,6 +7,11 @@ multiplied by a Hanning window (a motion prior that favours the crop centre); th
 the windowed peak is mapped back to image coordinates and clipped to the image with a minimum side.
 With ``hflip`` (the default, conf/tracker/ours.yaml) the mirror images of both crops go through the
 network in the same batch and the two boxes are averaged, a test-time augmentation OSTrack does not use.
+With ``update_interval`` the tracker keeps a second, dynamic template next to the first one, as STARK and
+MixFormer do: cropped from a frame whose score peak passed a confidence gate, at most every
+``update_interval`` frames and never before frame ``update_start``; the network reads the search crop with
+both templates in one batch and their score, size and offset maps are averaged (the network is trained
+with one template; an ensemble of the two needs no retraining).
 
 The per-frame path allocates its buffers once (uint8 crop buffers, float input tensors, the windowed
 score map), so a frame costs the crop, the forward and a handful of scalar operations.
@@ -59,7 +64,8 @@ def _net_setting(net: torch.nn.Module, key: str) -> Any:
 # (``factory``); ``size_lr``, which does, in conf/model/base.yaml (``model.tracker``, stored in checkpoints).
 # A tracker built without them (validation, the end-of-run test, the ONNX tracker, src.export) reads them
 # from there: one copy of each value.
-LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning", "hflip")
+LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning", "hflip", "update_interval",
+                 "update_threshold", "update_start")
 
 
 @cache
@@ -105,6 +111,10 @@ class OSTrackTracker:
             + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
             A network whose size estimate is noisy makes the box size a random walk at 1; lower values
             damp it (BENCHMARKS.md, "Learned tracker").
+        update_interval: frames between updates of the dynamic template; 0 keeps the first template only
+            (OSTrack). update_threshold: the confidence gate, the (mean over views) peak of the score map
+            before the Hanning window, in [0, 1] (STARK's 0.5). update_start: the first frame that may
+            update it (the first frames tell too little about the target to trust a second view of it).
 
     Interface shared by every tracker: :meth:`initialize` with the first frame and box, then
     :meth:`track` per frame. ``frames`` maps a modality to an ``[H, W, 3]`` uint8 RGB image.
@@ -118,9 +128,11 @@ class OSTrackTracker:
                  template_size: int | None = None, search_size: int | None = None,
                  modalities: tuple[str, ...] | list[str] | None = None, min_size: float | None = None,
                  hanning: float | bool | None = None, size_lr: float | None = None,
-                 hflip: bool | None = None):
+                 hflip: bool | None = None, update_interval: int | None = None,
+                 update_threshold: float | None = None, update_start: int | None = None):
         given = {"template_factor": template_factor, "search_factor": search_factor, "min_size": min_size,
-                 "hanning": hanning, "size_lr": size_lr, "hflip": hflip}
+                 "hanning": hanning, "size_lr": size_lr, "hflip": hflip, "update_interval": update_interval,
+                 "update_threshold": update_threshold, "update_start": update_start}
         settings = {**loop_defaults(), **{k: v for k, v in given.items() if v is not None}}
         template_factor, search_factor = settings["template_factor"], settings["search_factor"]
         min_size, hanning, size_lr = settings["min_size"], settings["hanning"], settings["size_lr"]
@@ -139,6 +151,12 @@ class OSTrackTracker:
             raise ValueError(f"OSTrackTracker: size_lr must be in (0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
         self.hflip = bool(settings["hflip"])
+        self.update_interval = int(settings["update_interval"])
+        self.update_threshold = float(settings["update_threshold"])
+        self.update_start = int(settings["update_start"])
+        if self.update_interval < 0 or self.update_start < 1:
+            raise ValueError(f"OSTrackTracker: update_interval must be >= 0 and update_start >= 1, got "
+                             f"{self.update_interval} and {self.update_start}")
         self.template_size = int(template_size or _net_setting(net, "template_size") or 0)
         self.search_size = int(search_size or _net_setting(net, "search_size") or 0)
         if not self.template_size or not self.search_size:
@@ -157,6 +175,7 @@ class OSTrackTracker:
         with torch.inference_mode():
             pin = self.device.type == "cuda"
             self._template_crop = {m: np.zeros((z, z, 3), np.uint8) for m in self.modalities}
+            self._template_host = {m: torch.from_numpy(a) for m, a in self._template_crop.items()}
             self._search_crop = {m: np.zeros((x, x, 3), np.uint8) for m in self.modalities}
             if pin:
                 # Pinned host memory, viewed by numpy, so the host-to-device copy is asynchronous.
@@ -165,8 +184,11 @@ class OSTrackTracker:
                 self._search_crop = {m: t.numpy() for m, t in self._search_host.items()}
             else:
                 self._search_host = {m: torch.from_numpy(a) for m, a in self._search_crop.items()}
-            # batch element 0: the crops; with hflip, element 1: their mirror images
-            views = 2 if self.hflip else 1
+            # batch element 0: the crops; with hflip, element 1: their mirror images; with a dynamic template,
+            # the same again with it (elements flips + 0, flips + 1)
+            self._flips = 2 if self.hflip else 1
+            self._templates = 2 if self.update_interval > 0 else 1
+            views = self._flips * self._templates
             self._template = {m: torch.zeros((views, 3, z, z), device=self.device) for m in self.modalities}
             self._search = {m: torch.zeros((views, 3, x, x), device=self.device) for m in self.modalities}
             # (x / 255 - mean) / std == (x - 255 mean) / (255 std): one subtract and one divide in place
@@ -185,7 +207,12 @@ class OSTrackTracker:
         # hflip on a network exported at batch 1 (the ONNX one sets ``batch_one``): one call per view
         self._view_inputs = [{k: v[i:i + 1] for k, v in self._net_inputs.items()} for i in range(views)] \
             if views > 1 and getattr(net, "batch_one", False) else None
+        # the batch with the first template only (before the dynamic template exists)
+        self._first_inputs = {k: v[:self._flips] for k, v in self._net_inputs.items()}
         self._state: np.ndarray | None = None
+        self._frame = 0               # frames since initialize
+        self._updated_at: int | None = None  # the frame the dynamic template was cut from
+        self.last_confidence = float("nan")
 
     # -- construction from a training checkpoint -------------------------------------------------
     @classmethod
@@ -230,32 +257,39 @@ class OSTrackTracker:
 
     # -- the loop ---------------------------------------------------------------------------------
     def _load(self, image: np.ndarray, geometry, crop_buffer: np.ndarray, host: torch.Tensor,
-              target: torch.Tensor) -> None:
-        """Crop ``image`` into ``crop_buffer`` and write the normalised ``[3, S, S]`` into ``target[0]``
-        (with ``hflip``, its mirror image into ``target[1]``)."""
+              target: torch.Tensor, slot: int = 0) -> None:
+        """Crop ``image`` into ``crop_buffer`` and write the normalised ``[3, S, S]`` into ``target[slot]``
+        (with ``hflip``, its mirror image into ``target[slot + 1]``)."""
         crop(image, geometry, out=crop_buffer)
-        view = target[0]
+        view = target[slot]
         view.copy_(host.permute(2, 0, 1), non_blocking=True)  # uint8 -> float32, HWC -> CHW
         view.sub_(self._mean).div_(self._std)
-        if self.hflip:  # the mirror image into the second batch element, without a temporary
-            torch.index_select(view, 2, self._reversed[view.shape[-1]], out=target[1])
+        if self.hflip:  # the mirror image into the next batch element, without a temporary
+            torch.index_select(view, 2, self._reversed[view.shape[-1]], out=target[slot + 1])
+
+    def _load_template(self, frames: Mapping[str, np.ndarray], box: np.ndarray, slot: int) -> None:
+        """Cut the template around ``box`` in every modality into batch elements ``slot`` (and its mirror
+        image), with its box in template-crop coordinates (what candidate elimination's mask is made of)."""
+        geometry = crop_geometry(box, self.template_factor, self.template_size)
+        for m in self.modalities:
+            self._load(stand_in(frames, m), geometry, self._template_crop[m], self._template_host[m],
+                       self._template[m], slot)
+        box_crop = ltwh_to_cxcywh(geometry.box_to_crop(box)) / self.template_size
+        self._template_box[slot].copy_(torch.as_tensor(box_crop, dtype=torch.float32))
+        if self.hflip:
+            self._template_box[slot + 1].copy_(self._template_box[slot])
+            self._template_box[slot + 1, 0] = 1.0 - self._template_box[slot, 0]  # mirrored: cx -> 1 - cx
 
     @torch.inference_mode()
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Crop the template (factor ``template_factor``) around ``box_ltwh`` in every modality."""
         box = _checked_box(box_ltwh, "initial box")
-        geometry = crop_geometry(box, self.template_factor, self.template_size)
-        for m in self.modalities:
-            host = torch.from_numpy(self._template_crop[m])
-            self._load(stand_in(frames, m), geometry, self._template_crop[m], host, self._template[m])
-        # The first-frame box in template-crop coordinates: what candidate elimination's template
-        # mask is made from.
-        box_crop = ltwh_to_cxcywh(geometry.box_to_crop(box)) / self.template_size
-        self._template_box.copy_(torch.as_tensor(box_crop, dtype=torch.float32).view(1, 4))
-        if self.hflip:
-            self._template_box[1, 0] = 1.0 - self._template_box[0, 0]  # the mirrored template's: cx -> 1 - cx
+        self._load_template(frames, box, 0)
         self._state = box
+        self._frame = 0
+        self._updated_at = None
         self.last_model_time = 0.0
+        self.last_confidence = float("nan")
 
     def set_state(self, box_ltwh: np.ndarray) -> None:
         """Move the tracker to ``box_ltwh`` (image pixels): the next search crop is cut around it.
@@ -265,12 +299,31 @@ class OSTrackTracker:
         self._state = _checked_box(box_ltwh, "box")
 
     def _forward(self) -> dict[str, torch.Tensor]:
-        """The network on the crops just loaded: one batch (1, or 2 with ``hflip``), or one call per view
-        for a network exported at batch 1."""
+        """The network on the crops just loaded: one batch (1, or 2 with ``hflip``; twice that with the
+        dynamic template), or one call per view for a network exported at batch 1. With two templates the
+        maps of each view are averaged over the templates: ``[flips, ...]`` either way."""
+        both = self._updated_at is not None
         if self._view_inputs is None:
-            return self.net(**self._net_inputs)
-        outs = [self.net(**inputs) for inputs in self._view_inputs]
-        return {k: torch.cat([o[k] for o in outs]) for k in ("score_map", "size_map", "offset_map")}
+            out = self.net(**(self._net_inputs if both else self._first_inputs))
+        else:
+            views = self._view_inputs if both else self._view_inputs[:self._flips]
+            outs = [self.net(**inputs) for inputs in views]
+            out = {k: torch.cat([o[k] for o in outs]) for k in ("score_map", "size_map", "offset_map")}
+        if both:
+            out = {k: out[k].unflatten(0, (self._templates, self._flips)).mean(0)
+                   for k in ("score_map", "size_map", "offset_map")}
+        return out
+
+    def _maybe_update(self, frames: Mapping[str, np.ndarray], box: np.ndarray) -> None:
+        """Cut the dynamic template at ``box`` when this frame passes the gate (:class:`OSTrackTracker`)."""
+        if self.update_interval <= 0 or self._frame < self.update_start:
+            return
+        if self.last_confidence < self.update_threshold:
+            return
+        if self._updated_at is not None and self._frame - self._updated_at < self.update_interval:
+            return
+        self._load_template(frames, box, self._flips)
+        self._updated_at = self._frame
 
     @torch.inference_mode()
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -293,6 +346,7 @@ class OSTrackTracker:
         self.last_model_time = time.perf_counter() - start
 
         score_map = out["score_map"]
+        self.last_confidence = float(score_map.flatten(1).amax(1).mean())
         if self.hanning > 0:
             if self._window is None or self._window.shape[-2:] != score_map.shape[-2:]:
                 self._window = hann2d(*score_map.shape[-2:]).pow(self.hanning).to(self.device)
@@ -310,4 +364,6 @@ class OSTrackTracker:
             box = np.concatenate([centre - size / 2, size])
         box = clip_ltwh(box, width, height, self.min_size)
         self._state = box
+        self._frame += 1
+        self._maybe_update(frames, box)
         return box.copy()

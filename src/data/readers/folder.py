@@ -4,7 +4,9 @@ Layout::
 
     ROOT/[SPLIT/]<seq>/visible/*.jpg|png|bmp   frames, sorted by the number in the file name
                                                (``img/`` or images directly in <seq>/ work too)
-    ROOT/[SPLIT/]<seq>/infrared/*.jpg          optional: thermal frames, same count
+    ROOT/[SPLIT/]<seq>/infrared/*.jpg          optional: thermal frames, same count; alone (no
+                                               visible frames) for thermal-only footage, whose
+                                               boxes are then the thermal ones
     ROOT/[SPLIT/]<seq>/groundtruth.txt         dense: one ltwh box per frame (comma/tab/space)
     ROOT/[SPLIT/]<seq>/groundtruth_sparse.txt  or sparse: "frame x y w h" lines, frame = 1-based
                                                index; frames without a line are unannotated
@@ -93,23 +95,28 @@ class FolderReader(Reader):
         folder = self.base / name
         vis_dir = self.visible_folder(folder)
         frames_v = list_frames(vis_dir) if vis_dir is not None else None
+        infrared = list_frames(folder / "infrared")
+        thermal_only = frames_v is None and infrared is not None
+        # the stream the annotation is counted against: visible, or the thermal one of thermal-only footage
+        counted, counted_dir = (infrared, folder / "infrared") if thermal_only else (frames_v, vis_dir)
         dense, sparse = folder / GT_FILES[0], folder / GT_FILES[1]
         if dense.is_file():
             annotation = dense
             boxes = read_boxes(dense)
-            check_frame_count(frames_v, len(boxes), dense, vis_dir or folder)
+            check_frame_count(counted, len(boxes), dense, counted_dir or folder)
         elif sparse.is_file():
             annotation = sparse
-            boxes = read_sparse(sparse, len(frames_v) if frames_v is not None else None)
+            boxes = read_sparse(sparse, len(counted) if counted is not None else None)
         else:
             raise AnnotationError(folder, None, f"no {' or '.join(GT_FILES)}")
         count = len(boxes)
-        if frames_v is None:
-            frames_v = expected_frames(folder / "visible", count, "{:06d}.jpg")
-        frames = {VISIBLE: frames_v}
-        all_boxes = {VISIBLE: boxes}
-        infrared = list_frames(folder / "infrared")
-        if infrared is not None:
+        if thermal_only:
+            frames, all_boxes = {INFRARED: infrared}, {INFRARED: boxes}
+        else:
+            if frames_v is None:
+                frames_v = expected_frames(folder / "visible", count, "{:06d}.jpg")
+            frames, all_boxes = {VISIBLE: frames_v}, {VISIBLE: boxes}
+        if infrared is not None and not thermal_only:
             check_frame_count(infrared, count, annotation, folder / "infrared")
             frames[INFRARED] = infrared
             path_i = folder / "groundtruth_infrared.txt"
@@ -132,5 +139,5 @@ class FolderReader(Reader):
             frames=frames,
             boxes=all_boxes,
             valid=valid,
-            meta={"frames_present": vis_dir is not None, "dataset": "folder", "sparse": annotation == sparse},
+            meta={"frames_present": counted is not None, "dataset": "folder", "sparse": annotation == sparse},
         )
