@@ -39,9 +39,11 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from src.conf import register_resolvers
 from src.utils.cli import UserError, run_cli
 
 log = logging.getLogger(__name__)
+register_resolvers()
 
 ROOT = Path(__file__).resolve().parents[1]
 VTUAV_THERMAL = ("ir", "ir_gray")
@@ -204,11 +206,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     out = Path(cfg.paths.output_dir)
     real = Path(str(cfg.real)).expanduser()
-    layouts = stage(real, out / "sequences")
-    sequences = {s.name: s for s in FolderReader(out / "sequences").sequences()}
-    streams = {
-        n: "+".join("RGB" if m == "visible" else "T" for m in s.modalities) for n, s in sequences.items()
-    }
     ckpt = None
     if cfg.checkpoint:
         ckpt = (
@@ -216,6 +213,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         if not ckpt.is_file():
             raise UserError(f"ckpt_path={ckpt}: no such file")
+    layouts = stage(real, out / "sequences")
+    sequences = {s.name: s for s in FolderReader(out / "sequences").sequences()}
+    streams = {
+        n: "+".join("RGB" if m == "visible" else "T" for m in s.modalities) for n, s in sequences.items()
+    }
     trackers = (["ours"] if cfg.checkpoint else []) + list(cfg.trackers)
     ious: dict[str, dict[str, float]] = {}
     run_dirs = []
