@@ -73,9 +73,22 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     """What metrics.json records about a TrackerLitModule checkpoint (variant, tsf, align, seed,
     ckpt_path) and the modalities its network reads."""
 
+    from src.models.pretrained import CheckpointError, load_file
     from src.training.checkpoints import read_training_checkpoint
 
-    ckpt = read_training_checkpoint(ckpt_path)  # a CheckpointError naming the file if not a checkpoint
+    try:
+        ckpt = read_training_checkpoint(ckpt_path)  # a CheckpointError naming the file if not a checkpoint
+    except CheckpointError as error:
+        # an exported weights file (`export_weights`: {"net": state dict, "config": net config}), which the
+        # tracker reads too (OSTrackTracker.from_checkpoint); anything else keeps the checkpoint's error
+        try:
+            weights = load_file(Path(ckpt_path))
+        except Exception:  # noqa: BLE001  (not loadable at all: the first error says why)
+            raise error from None
+        exported = isinstance(weights, Mapping) and isinstance(weights.get("net"), Mapping)
+        if not (exported and "config" in weights):
+            raise error from None
+        ckpt = {"hyper_parameters": {"net": weights["config"]}}
     hparams = ckpt.get("hyper_parameters") or {}
     net = hparams.get("net") or {}
     tsf = hparams.get("tsf", _find_key(net, "sort_kept"))

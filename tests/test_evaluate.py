@@ -240,3 +240,27 @@ def test_checkpoint_info_reads_the_training_run(tmp_path):
     # align: None for a single-modal network (nothing is fused)
     assert info == {"variant": "single", "modalities": ["visible"], "tsf": True, "align": None, "seed": 3,
                     "ckpt_path": str(ckpt)}
+
+
+def test_an_exported_weights_file_is_evaluated_like_its_checkpoint(bench, tmp_path):
+    """`export_weights`' file ({"net", "config"}: the shipped checkpoint's form) tracks and is described as
+    the training checkpoint it came from; a file that is neither keeps the checkpoint error."""
+    from src.evaluate import checkpoint_info
+    from src.models.pretrained import CheckpointError
+    from src.train import export_weights
+
+    ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc", seed=None)
+    weights = Path(export_weights(ckpt, tmp_path / "cmc_weights.pt")["path"])
+    info = checkpoint_info(weights)
+    assert info["variant"] == "cmc" and info["modalities"] == ["visible", "infrared"]
+    report = run(compose_evaluate(data_overrides(bench, tmp_path / "out") + [f"ckpt_path={weights}",
+                                                                             "limit_sequences=1"]))
+    plain = run(compose_evaluate(data_overrides(bench, tmp_path / "out2") + [f"ckpt_path={ckpt}",
+                                                                            "limit_sequences=1"]))
+    assert report["tracker"] == "cmc" and report["metrics"] == plain["metrics"]
+    other = tmp_path / "other.pt"
+    import torch
+
+    torch.save({"weights": {}}, other)
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        checkpoint_info(other)
