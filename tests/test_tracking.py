@@ -442,12 +442,13 @@ class ConfidenceNet(FixedBoxNet):
 
     def __init__(self, peaks):
         super().__init__(rel_size=0.25, grid=4)
-        self.peaks, self.templates = list(peaks), []
+        self.peaks, self.templates, self.searches = list(peaks), [], []
 
     def forward(self, template_visible, search_visible, template_box=None, **_):
         out = super().forward(template_visible, search_visible)
         out["score_map"] = out["score_map"] * self.peaks[self.calls - 1]
         self.templates.append(template_visible.clone())
+        self.searches.append(search_visible.clone())
         return out
 
 
@@ -477,6 +478,9 @@ def test_template_update_only_above_the_gate_and_never_in_the_first_frames():
     assert not torch.equal(net.templates[4][1], first)  # the dynamic one: cut from frame 4
     assert torch.equal(net.templates[4][1], net.templates[9][1])  # kept until frame 10 replaces it
     assert not torch.equal(net.templates[10][1], net.templates[9][1])
+    # both templates read the frame's search crop (not a stale or empty buffer)
+    assert all(torch.equal(x[0], x[1]) for x in net.searches[4:])
+    assert not torch.equal(net.searches[4][0], net.searches[5][0])
 
 
 def test_template_update_off_keeps_the_first_template():

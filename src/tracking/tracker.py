@@ -333,9 +333,12 @@ class OSTrackTracker:
         image = frames[VISIBLE]
         height, width = image.shape[:2]
         geometry = crop_geometry(self._state, self.search_factor, self.search_size)
+        both = self._updated_at is not None
         for m in self.modalities:
             self._load(stand_in(frames, m), geometry, self._search_crop[m], self._search_host[m],
                        self._search[m])
+            if both:  # the dynamic template's views read the same search crops
+                self._search[m][self._flips:].copy_(self._search[m][:self._flips])
 
         if self._sync:
             torch.cuda.synchronize(self.device)
@@ -346,7 +349,8 @@ class OSTrackTracker:
         self.last_model_time = time.perf_counter() - start
 
         score_map = out["score_map"]
-        self.last_confidence = float(score_map.flatten(1).amax(1).mean())
+        if self.update_interval > 0:  # the gate of the dynamic template
+            self.last_confidence = float(score_map.flatten(1).amax(1).mean())
         if self.hanning > 0:
             if self._window is None or self._window.shape[-2:] != score_map.shape[-2:]:
                 self._window = hann2d(*score_map.shape[-2:]).pow(self.hanning).to(self.device)
