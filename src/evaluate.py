@@ -340,13 +340,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def check_modalities(sequences: list[Any], wanted: Any, tracker_name: str) -> None:
     """Every sequence has a stream the tracker reads (a visible-only tracker on thermal-only footage is
     a :class:`~src.utils.cli.UserError`, one line, before anything is tracked)."""
-    from src.data.sequence import VISIBLE, MissingModalityError, modalities_to_read
+    from src.data.sequence import VISIBLE, unreadable
 
-    for seq in sequences:
-        try:
-            modalities_to_read(seq.frames, list(wanted or [VISIBLE]))
-        except MissingModalityError as error:
-            raise UserError(f"sequence {seq.name}: tracker={tracker_name} {error}") from None
+    for name, why in unreadable(sequences, wanted or [VISIBLE]).items():
+        raise UserError(f"sequence {name}: tracker={tracker_name} {why}")
 
 
 def check_inputs(cfg: DictConfig) -> None:

@@ -136,16 +136,10 @@ def tracker_modalities(tracker: str, ckpt: Path | None) -> list[str]:
 
 def readable(sequences: dict[str, Any], wanted: list[str]) -> list[str]:
     """The sequences a tracker reading ``wanted`` can track."""
-    from src.data.sequence import MissingModalityError, modalities_to_read
+    from src.data.sequence import unreadable
 
-    names = []
-    for name, seq in sequences.items():
-        try:
-            modalities_to_read(seq.frames, wanted)
-        except MissingModalityError:
-            continue
-        names.append(name)
-    return names
+    skipped = unreadable(sequences.values(), wanted)
+    return [name for name in sequences if name not in skipped]
 
 
 def evaluate(

@@ -52,6 +52,18 @@ def modalities_to_read(available: Iterable[str], wanted: Iterable[str]) -> list[
     return read
 
 
+def unreadable(sequences: Iterable[Sequence], wanted: Iterable[str]) -> dict[str, str]:
+    """``{name: why}`` of the sequences a reader of ``wanted`` cannot read (:func:`modalities_to_read`)."""
+    wanted = list(wanted)
+    out = {}
+    for seq in sequences:
+        try:
+            modalities_to_read(seq.frames, wanted)
+        except MissingModalityError as error:
+            out[seq.name] = str(error)
+    return out
+
+
 def stand_in(frames: Mapping[str, _T], modality: str) -> _T:
     """``frames[modality]``, or the other stream's where there is none: a dual-modal network or tracker
     sees the visible frame in the infrared slot on visible-only data, and the thermal frame in the
