@@ -56,8 +56,13 @@ bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 	$(BIN)/python scripts/bench_metrics.py
 	$(BIN)/python scripts/bench_train_step.py
 	$(BIN)/python scripts/bench_export.py
+	$(BIN)/python scripts/bench_long_sequence.py
+	$(BIN)/python scripts/bench_benchmark_time.py
+
+gpu-check: $(STAMP) ## on a machine with a CUDA GPU: tracking FPS, a training step, DDP, GPU/CPU agreement
+	$(BIN)/python scripts/gpu_check.py
 
 clean: ## remove outputs (keeps .venv and data/)
 	rm -rf logs outputs multirun wandb .pytest_cache
 
-.PHONY: help install train pretrain test test-full lint realcheck ablate data bench clean
+.PHONY: help install train pretrain test test-full lint realcheck ablate data bench gpu-check clean

@@ -30,24 +30,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-import src  # noqa: E402  (its path: the repository's conf/)
-from src.conf import register_resolvers, variant_names  # noqa: E402
+from src.conf import compose_net, variant_names  # noqa: E402
 from src.models import build_network  # noqa: E402
-
-register_resolvers()  # before composing conf/ (src/conf.py)
 
 VARIANTS = variant_names()  # conf/variant/
 SIZES = {"cpu": "cpu", "vitb_256": "vitb_256"}  # name -> conf/model/<name>.yaml
-
-
-def compose_net(size: str, variant: str) -> dict:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    conf_dir = str(Path(src.__file__).resolve().parents[1] / "conf")
-    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
-        cfg = compose("train.yaml", overrides=[f"model={SIZES[size]}", f"+variant={variant}"])
-    return OmegaConf.to_container(cfg.model.net, resolve=True)
 
 
 def frame_inputs(cfg: dict, device: str = "cpu") -> dict:

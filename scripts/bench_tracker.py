@@ -34,8 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from scripts.bench_model import compose_net  # noqa: E402  (the composed model=<size> +variant=<name>)
-from src.conf import variant_names  # noqa: E402
+from src.conf import compose_net, variant_names  # noqa: E402  (compose_net: model=<size> +variant=<name>)
 from src.data.transforms import read_image  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402

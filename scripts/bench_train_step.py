@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from scripts.bench_model import compose_net  # noqa: E402
+from src.conf import compose_net  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.training.objective import TrackingObjective  # noqa: E402
 

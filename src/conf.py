@@ -424,3 +424,14 @@ def variant_names() -> list[str]:
 def baseline_names() -> list[str]:
     """The classical baseline trackers (``tracker=``, conf/tracker/ less :data:`OUR_TRACKERS`), sorted."""
     return [name for name in config_names("tracker") if name not in OUR_TRACKERS]
+
+
+def compose_net(size: str = "cpu", variant: str = "cmc_cmc") -> dict[str, Any]:
+    """``model.net`` of the composed training config ``model=<size> +variant=<variant>`` (conf/model/,
+    conf/variant/), resolved: the network the benchmark scripts build (random weights)."""
+    from hydra import compose, initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train.yaml", overrides=[f"model={size}", f"+variant={variant}"])
+    return OmegaConf.to_container(cfg.model.net, resolve=True)

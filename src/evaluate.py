@@ -6,7 +6,9 @@
 
 Everything lands in the Hydra run directory: ``results/`` (raw results in the benchmark's own
 layout), ``timing/`` (per-frame seconds), ``metrics.json``, ``sequences.csv`` and plots. Rerunning
-with ``hydra.run.dir=<that directory>`` resumes: finished sequences are not tracked again.
+with ``hydra.run.dir=<that directory>`` resumes: finished sequences are not tracked again. One
+evaluation writes into a directory at a time (``.lock``, :func:`src.utils.io.folder_lock`): a second one
+stops with one line naming the first.
 
 :func:`evaluate_tracker` and :func:`write_report` are the one code path that writes
 ``metrics.json``; training's end-of-run test calls them too.
@@ -36,7 +38,7 @@ from src.utils.cli import (
     run_cli,
     set_cpu_threads,
 )
-from src.utils.io import plain, write_json
+from src.utils.io import folder_lock, plain, write_json
 
 # torch (through the tracking runner) is imported only once the inputs are checked: a mistyped path
 # is reported within a second or two, not after torch's import
@@ -48,6 +50,8 @@ register_resolvers()
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
+# what a second evaluation into a folder in use is told to do instead (src.utils.io.folder_lock)
+ELSEWHERE = "evaluate into another run directory (hydra.run.dir=DIR)"
 
 
 def _find_key(tree: Any, key: str) -> Any:
@@ -73,7 +77,7 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     """What metrics.json records about a TrackerLitModule checkpoint (variant, tsf, align, seed,
     ckpt_path) and the modalities its network reads."""
 
-    from src.models.pretrained import CheckpointError, load_file
+    from src.models.pretrained import CheckpointError, check_finite_weights, load_file
     from src.training.checkpoints import read_training_checkpoint
 
     try:
@@ -88,7 +92,9 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
         exported = isinstance(weights, Mapping) and isinstance(weights.get("net"), Mapping)
         if not (exported and "config" in weights):
             raise error from None
-        ckpt = {"hyper_parameters": {"net": weights["config"]}}
+        ckpt = {"hyper_parameters": {"net": weights["config"]}, "state_dict": weights["net"]}
+    # refused here, in the main process, not in each tracking worker
+    check_finite_weights(ckpt.get("state_dict") or {}, ckpt_path)
     hparams = ckpt.get("hyper_parameters") or {}
     net = hparams.get("net") or {}
     tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
@@ -234,17 +240,26 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
     # A factory: a config, a class, or a callable that is not itself a tracker (e.g. functools.partial).
     is_factory = isinstance(tracker, (Mapping, DictConfig, type)) or (
         callable(tracker) and not hasattr(tracker, "track"))
-    runs, _failed = run_sequences(
-        sequences, out_dir / RESULTS_DIR, layout_for(protocol),
-        tracker=None if is_factory else tracker, factory=tracker if is_factory else None,
-        num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress,
-        identity=tracker_identity(tracker, tracker_name),
-        threads_per_worker=threads if num_workers > 1 else None)
-    fps = summarize_fps(runs.values())
-    extra = {"cpu_threads": threads, **dict(extra or {}), "wall_time_s": time.perf_counter() - start}
-    results = {n: r.boxes for n, r in runs.items()}
-    return write_report(results, sequences, protocol, out_dir, subsets=subsets, tracker_name=tracker_name,
-                        dataset=dataset, fps=fps, tau=tau, extra=extra, plots=plots)
+    with folder_lock(out_dir, ELSEWHERE):  # one writer per results folder (re-entrant: run holds it too)
+        runs, _failed = run_sequences(
+            sequences, out_dir / RESULTS_DIR, layout_for(protocol),
+            tracker=None if is_factory else tracker, factory=tracker if is_factory else None,
+            num_workers=num_workers, timing_dir=out_dir / TIMING_DIR, skip_bad=skip_bad, progress=progress,
+            identity=tracker_identity(tracker, tracker_name),
+            threads_per_worker=threads if num_workers > 1 else None)
+        fps = summarize_fps(runs.values())
+        # frames whose tracker output held NaN or inf and kept the last box (runner.track_sequence)
+        nonfinite = {n: r.nonfinite_frames for n, r in runs.items() if r.nonfinite_frames}
+        if nonfinite:
+            where = ", ".join(f"{n} ({c})" for n, c in nonfinite.items())
+            log.warning("%d frame(s) in %d sequence(s) had NaN or inf tracker output and kept the last "
+                        "box: %s", sum(nonfinite.values()), len(nonfinite), where)
+        extra = {"cpu_threads": threads, **dict(extra or {}), "wall_time_s": time.perf_counter() - start,
+                 "nonfinite_frames": sum(nonfinite.values()), "nonfinite_by_sequence": nonfinite}
+        results = {n: r.boxes for n, r in runs.items()}
+        return write_report(results, sequences, protocol, out_dir, subsets=subsets,
+                            tracker_name=tracker_name, dataset=dataset, fps=fps, tau=tau, extra=extra,
+                            plots=plots)
 
 
 def _log_wandb(cfg: DictConfig, report: Mapping[str, Any], out_dir: Path) -> None:
@@ -289,14 +304,23 @@ def check_options(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything ``python -m src.evaluate`` does, given its composed config."""
+    out_dir = Path(cfg.paths.output_dir)
+    with folder_lock(out_dir, ELSEWHERE):  # one evaluation per run directory at a time
+        return _run(cfg, out_dir)
+
+
+def _run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from src.data import open_benchmark
+    from src.data.readers.base import AnnotationError
     from src.tracking.runner import SequenceRun, load_results, summarize_fps
 
     start = time.perf_counter()
-    out_dir = Path(cfg.paths.output_dir)
     check_options(cfg)
-    reader = open_benchmark(cfg.data, cfg.split, skip_bad=bool(cfg.skip_bad_sequences))
-    sequences = list(reader.sequences())
+    try:
+        reader = open_benchmark(cfg.data, cfg.split, skip_bad=bool(cfg.skip_bad_sequences))
+        sequences = list(reader.sequences())
+    except (FileNotFoundError, AnnotationError) as error:  # the inputs, named by the reader: one line
+        raise UserError(str(error)) from error
     if cfg.get("limit_sequences") is not None:
         sequences = sequences[: int(cfg.limit_sequences)]
     subsets = reader.subsets()

@@ -264,3 +264,14 @@ def test_an_exported_weights_file_is_evaluated_like_its_checkpoint(bench, tmp_pa
     torch.save({"weights": {}}, other)
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
         checkpoint_info(other)
+
+
+def test_a_data_root_without_sequences_is_a_user_error(tmp_path):
+    from src.utils.cli import UserError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    overrides = ["tracker=kcf", "data=rgbt234", f"data.root={empty}", "split=null",
+                 f"paths.output_dir={tmp_path / 'out'}"]
+    with pytest.raises(UserError, match=r"empty: no sequence folders with visible.txt"):
+        run(compose_evaluate(overrides))

@@ -192,3 +192,195 @@ def test_sigkill_of_evaluate_leaves_no_tracking_worker(tiny_synthetic_root, tmp_
         for pid in [int(p.stem) for p in markers.glob("*.pid")]:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)  # do not leave them behind when the test fails
+
+
+# -- NaN and inf: out of the network, in a checkpoint -----------------------------------------------
+class NaNNet:
+    """Wraps a stand-in network so that its forward returns NaN maps on the calls in ``bad`` (1-based)."""
+
+    def __init__(self, bad: set[int], value: float = float("nan")):
+        from tests.test_tracking import FixedBoxNet
+
+        self.inner = FixedBoxNet(rel_size=0.25)
+        self.bad, self.value = bad, value
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["inner"], name)
+
+    def __call__(self, **inputs):
+        out = self.inner(**inputs)
+        if self.inner.calls in self.bad:
+            out = {k: torch_full_like(v, self.value) for k, v in out.items()}
+        return out
+
+
+def torch_full_like(tensor, value):
+    import torch
+
+    return torch.full_like(tensor, value)
+
+
+def _tracker(bad: set[int], value: float = float("nan")):
+    from src.tracking.tracker import OSTrackTracker
+
+    net = NaNNet(bad, value)
+    tracker = OSTrackTracker(net.inner, hflip=False, device="cpu")
+    tracker.net = net  # the loop calls the wrapper; buffers and settings come from the stand-in
+    return tracker
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nonfinite_network_output_keeps_the_last_box_and_is_counted(tmp_path, value):
+    from src.tracking.runner import NONFINITE, track_sequence
+    from tests.test_tracking import read_sequences, write_benchmark
+
+    sequences, _ = read_sequences(write_benchmark(tmp_path, num_sequences=1, num_frames=8))
+    clean, _ = track_sequence(_tracker(set()), sequences[0])
+    tracker = _tracker({3, 4}, value)  # the forwards of frames 3 and 4
+    boxes, times = track_sequence(tracker, sequences[0])
+    assert np.isfinite(boxes).all()
+    np.testing.assert_array_equal(times[NONFINITE], [0, 0, 0, 1, 1, 0, 0, 0])
+    assert tracker.nonfinite_frames == 2
+    np.testing.assert_array_equal(boxes[3], boxes[2])  # the last good box, kept
+    np.testing.assert_array_equal(boxes[4], boxes[2])
+    np.testing.assert_array_equal(boxes[:3], clean[:3])
+    # the stand-in's box follows the state: the track goes on from the kept box as the clean one did
+    np.testing.assert_allclose(boxes[5:], clean[3:6], atol=1e-9)
+
+
+class NaNBoxTracker:
+    """A classical-style tracker whose returned box is NaN on frame 2 (test helper)."""
+
+    modalities = ("visible",)
+
+    def initialize(self, frames, box_ltwh):
+        self.box, self.frame = np.asarray(box_ltwh, dtype=np.float64), 0
+
+    def track(self, frames):
+        self.frame += 1
+        self.box = self.box + 1.0
+        return np.full(4, np.nan) if self.frame == 2 else self.box
+
+
+def test_nonfinite_boxes_are_counted_in_metrics_json_and_survive_a_resume(tmp_path):
+    import json
+
+    from src.evaluate import evaluate_tracker
+    from tests.test_tracking import read_sequences, write_benchmark
+
+    sequences, subsets = read_sequences(write_benchmark(tmp_path / "data", num_sequences=2, num_frames=6))
+    out = tmp_path / "run"
+    report = evaluate_tracker(NaNBoxTracker(), sequences, "rgbt234", out, subsets=subsets, plots=False,
+                              progress=False)
+    assert report["nonfinite_frames"] == 2
+    assert report["nonfinite_by_sequence"] == {"seq0": 1, "seq1": 1}
+    boxes = np.loadtxt(out / "results" / "seq0.txt")
+    np.testing.assert_array_equal(boxes[2], boxes[1])  # the frame kept the previous box
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["nonfinite_frames"] == 2
+    resumed = evaluate_tracker(NaNBoxTracker(), sequences, "rgbt234", out, subsets=subsets, plots=False,
+                               progress=False)  # every sequence read back: the count from timing/
+    assert resumed["nonfinite_frames"] == 2
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from src.evaluate import checkpoint_info
+    from src.models.pretrained import CheckpointError
+    from src.tracking.tracker import OSTrackTracker
+    from src.utils.cli import UserError
+    from tests.test_tracking import save_checkpoint, write_benchmark
+
+    path = save_checkpoint(tmp_path / "diverged.ckpt")
+    ckpt = torch.load(path, weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and v.numel() > 3)
+    ckpt["state_dict"][name].view(-1)[:3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    torch.save(ckpt, path)
+    short = name[len("net."):]
+    refusal = rf"diverged.ckpt: its weights hold NaN or inf \((net\.)?{short}: 3 "  # with or without net.
+    for load in (checkpoint_info, OSTrackTracker.from_checkpoint):
+        with pytest.raises(CheckpointError, match=refusal):
+            load(path)
+    assert issubclass(CheckpointError, UserError)  # the entry points print it as one line
+    root = write_benchmark(tmp_path / "data", num_sequences=1, num_frames=4)
+    proc = subprocess.run([sys.executable, "-m", "src.evaluate", f"ckpt_path={path}", "data=rgbt234",
+                           f"data.root={root / 'test'}", "split=null", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "its weights hold NaN or inf" in last
+    assert "Traceback" not in proc.stderr
+
+
+# -- two evaluations into one folder -----------------------------------------------------------------
+def test_folder_lock_names_a_live_holder_and_takes_over_a_dead_ones(tmp_path, caplog):
+    from src.utils.io import LOCK_FILE, FolderBusyError, folder_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from src.utils.io import folder_lock
+        with folder_lock({str(tmp_path)!r}):
+            print("held", flush=True)
+            time.sleep(60)
+        """)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = rf"in use by process {holder.pid} on .*wait for it"
+        with pytest.raises(FolderBusyError, match=busy), folder_lock(tmp_path, "evaluate elsewhere"):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: its lock file stays, the kernel releases the lock
+        holder.wait()
+    assert json_pid(tmp_path / LOCK_FILE) == holder.pid
+    with caplog.at_level("WARNING"), folder_lock(tmp_path):
+        assert json_pid(tmp_path / LOCK_FILE) == os.getpid()
+        with folder_lock(tmp_path):  # re-entrant in one process
+            pass
+        assert (tmp_path / LOCK_FILE).is_file()
+    assert f"took over the lock of process {holder.pid}" in caplog.text
+    assert not (tmp_path / LOCK_FILE).exists()  # released
+
+
+def json_pid(path: Path) -> int:
+    import json
+
+    return json.loads(path.read_text())["pid"]
+
+
+class StepTracker:
+    """Moves the box one pixel a frame, slowly (test helper: an evaluation that lasts a few seconds)."""
+
+    modalities = ("visible",)
+
+    def initialize(self, frames, box_ltwh):
+        self.box = np.asarray(box_ltwh, dtype=np.float64)
+
+    def track(self, frames):
+        time.sleep(0.25)
+        self.box = self.box + 1.0
+        return self.box
+
+
+def test_two_evaluations_into_one_folder_at_once(tmp_path):
+    from tests.test_tracking import write_benchmark
+
+    root = write_benchmark(tmp_path / "data", num_sequences=2, num_frames=12)
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "src.evaluate", "tracker=kcf", "data=rgbt234", f"data.root={root / 'test'}",
+           "split=null", f"hydra.run.dir={run_dir}", "~tracker.factory",
+           "+tracker.factory={_target_:tests.test_faults.StepTracker}"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 1], outputs  # one tracked (5.5 s of frames), the other was refused at once
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    refusal = outputs[loser][1].strip().splitlines()[-1]
+    assert refusal.startswith(f"error: {run_dir} is in use by process {procs[winner].pid} on ")
+    assert "evaluate into another run directory" in refusal
+    for name in ("seq0", "seq1"):  # whole files, the winner's
+        boxes = np.loadtxt(run_dir / "results" / f"{name}.txt")
+        assert boxes.shape == (12, 4)
+        np.testing.assert_allclose(boxes[1:] - boxes[:-1], 1.0)
+    assert not list(run_dir.rglob("*.tmp")) and not (run_dir / ".lock").exists()

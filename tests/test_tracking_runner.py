@@ -58,8 +58,9 @@ def test_track_sequence_boxes_and_timing(bench):
     boxes, times = track_sequence(tracker, seq)
     assert boxes.shape == (len(seq), 4)
     np.testing.assert_array_equal(boxes[0], seq.init_box)
-    assert set(times) == {"e2e", "model", "decode"}
+    assert set(times) == {"e2e", "model", "decode", "nonfinite"}
     assert all(t.shape == (len(seq),) for t in times.values())
+    assert not times["nonfinite"].any()  # every frame's output was finite
     assert np.all(times["e2e"] > 0) and np.all(times["decode"] > 0)
     assert np.isnan(times["model"][0]) and np.all(times["model"][1:] > 0)
     # the forward is part of the tracker call, so it cannot take longer than it

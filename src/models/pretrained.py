@@ -46,6 +46,8 @@ import torch
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
+from src.utils.cli import UserError
+
 log = logging.getLogger(__name__)
 
 # OSTrack's head branch suffixes -> our tower names (see the module docstring)
@@ -64,8 +66,25 @@ NETWORK_PARTS = ("backbone.", "head.", "fusion.", "box_head.")
 _COUNTERS = ("num_batches_tracked",)
 
 
-class CheckpointError(ValueError):
-    """A file that is not a checkpoint, or one that cannot be read safely; the message names it."""
+class CheckpointError(UserError, ValueError):
+    """A file that is not a checkpoint, or one that cannot be read safely; the message names it (a
+    :class:`~src.utils.cli.UserError`: the command-line entry points report it in one line)."""
+
+
+def check_finite_weights(state: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """:class:`CheckpointError` when a floating-point tensor of ``state`` holds NaN or inf (a run that
+    diverged, a file damaged on the way): a network with such weights outputs NaN on every frame."""
+    bad = []
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            count = int(value.numel() - torch.isfinite(value).sum())
+            if count:
+                bad.append((name, count, value.numel()))
+    if bad:
+        name, count, total = bad[0]
+        more = f", and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: its weights hold NaN or inf ({name}: {count} of {total} "
+                              f"values{more}); a diverged run? use an earlier checkpoint")
 
 
 @dataclass

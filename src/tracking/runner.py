@@ -7,6 +7,8 @@ files behind and a rerun into the same folder skips every sequence whose file ex
 Timing per frame (seconds), kept apart so the FPS figures mean one thing each:
 ``decode`` reading the frames from disk, ``e2e`` the tracker call (crop + forward + decode of
 the box), ``model`` the network forward alone (trackers that have one expose ``last_model_time``).
+The same per-frame table (``timing/<seq>.csv``) flags ``nonfinite`` frames: the tracker's output held
+NaN or inf (its ``last_fault``, or a returned box that is not finite), and the frame kept the last box.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from src.data.readers.base import parse_rows
+from src.data.readers.base import parse_rows, read_lines
 from src.data.sequence import VISIBLE, MissingModalityError, Sequence, modalities_to_read, with_stand_ins
 from src.data.transforms import check_same_size, read_image
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 LAYOUTS = {"rgbt234": "txt", "rgbt210": "txt", "lasher": "txt", "gtot": "txt",
            "otb": "otb", "lasot": "otb", "got10k": "got10k"}
 TIMING_KEYS = ("e2e", "model", "decode")
+NONFINITE = "nonfinite"  # the per-frame flag beside the timing: 1 where the frame kept the last box
 # errors of the disk the results go to, never of a sequence: they stop a run even with skip_bad
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 TIMING_DIR = "timing"
@@ -64,6 +67,12 @@ class SequenceRun:
     times: dict[str, np.ndarray] = field(default_factory=dict)
     resumed: bool = False
 
+    @property
+    def nonfinite_frames(self) -> int:
+        """Frames whose tracker output held NaN or inf (each kept the last box); 0 when not recorded."""
+        flags = np.asarray(self.times.get(NONFINITE, ()), dtype=np.float64)
+        return int(np.nansum(flags))
+
 
 # -- tracking one sequence -------------------------------------------------------------------------
 def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -72,7 +81,9 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
 
     Returns ``boxes [T, 4]`` float64 ltwh (row 0 is the initial box) and timing
     ``{"e2e", "model", "decode"} -> [T]`` seconds per frame (``model`` NaN where the tracker does
-    not report it, and at frame 0, which is the initialisation).
+    not report it, and at frame 0, which is the initialisation), with ``"nonfinite" -> [T]`` 0/1: a frame
+    whose output held NaN or inf keeps the previous box (a tracker that says so itself, ``last_fault``,
+    has kept it already) and is flagged, so one bad frame neither crashes the run nor poisons the scores.
     """
     num_frames = len(seq)
     wanted = tuple(getattr(tracker, "modalities", (VISIBLE,)))
@@ -89,6 +100,7 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
                              f"for {num_frames} annotations")
     boxes = np.empty((num_frames, 4), dtype=np.float64)
     times = {k: np.full(num_frames, np.nan) for k in TIMING_KEYS}
+    times[NONFINITE] = np.zeros(num_frames)
     has_model_time = hasattr(tracker, "last_model_time")
     for t in range(num_frames):
         start = time.perf_counter()
@@ -104,7 +116,11 @@ def track_sequence(tracker: Any, seq: Sequence) -> tuple[np.ndarray, dict[str, n
             boxes[0] = np.asarray(seq.init_box, dtype=np.float64)
             tracker.initialize(frames, boxes[0].copy())
         else:
-            boxes[t] = tracker.track(frames)
+            box = np.asarray(tracker.track(frames), dtype=np.float64).reshape(4)
+            finite = bool(np.isfinite(box).all())
+            if not finite or getattr(tracker, "last_fault", False):
+                times[NONFINITE][t] = 1.0
+            boxes[t] = box if finite else boxes[t - 1]
         times["e2e"][t] = time.perf_counter() - start
         if t > 0 and has_model_time:
             times["model"][t] = tracker.last_model_time
@@ -142,8 +158,9 @@ def write_results(results_dir: str | Path, name: str, boxes: np.ndarray, times: 
     """
     path = result_path(results_dir, name, layout)
     if timing_dir is not None:
-        table = np.stack([np.asarray(times.get(k, np.full(len(boxes), np.nan))) for k in TIMING_KEYS], 1)
-        header = ",".join(TIMING_KEYS) + "\n"
+        keys = TIMING_KEYS + ((NONFINITE,) if NONFINITE in times else ())
+        table = np.stack([np.asarray(times.get(k, np.full(len(boxes), np.nan))) for k in keys], 1)
+        header = ",".join(keys) + "\n"
         atomic_write_text(Path(timing_dir) / f"{name}.csv", header + _format_rows(table, "%.9f", ","))
     if layout == "got10k":
         e2e = np.nan_to_num(np.asarray(times.get("e2e", np.full(len(boxes), np.nan))), nan=0.0)
@@ -164,8 +181,9 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
     if box_format not in ("ltwh", "corner"):
         raise ValueError(f"results.format must be 'ltwh' or 'corner', not {box_format!r}")
     path = Path(path)
-    # utf-8-sig: a byte-order mark (Windows tools write one) is read past, as in annotation files
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    # as annotation files are read: a byte-order mark passed over, lines broken at \n, \r\n and \r only, a
+    # file that is not text an error naming it
+    lines = read_lines(path)
     # blank lines are passed over, NaN and inf are read (and scored as misses, below)
     values, line_numbers = parse_rows(path, lines, (4, 8), allow_nan=True, skip_empty=True,
                                       expected="4 values (x y w h) or 8 (a polygon)",
@@ -185,12 +203,15 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
 
 
 def read_timing(timing_dir: str | Path, name: str, num_frames: int) -> dict[str, np.ndarray]:
-    """Per-frame timing written by :func:`write_results`; NaN arrays when absent."""
+    """Per-frame timing (and ``nonfinite`` flags) written by :func:`write_results`; NaN arrays when
+    absent."""
     path = Path(timing_dir) / f"{name}.csv"
     if not path.is_file():
         return {k: np.full(num_frames, np.nan) for k in TIMING_KEYS}
+    with open(path) as handle:
+        keys = handle.readline().strip().split(",")
     table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return {k: table[:, i] for i, k in enumerate(TIMING_KEYS)}
+    return {k: table[:, i] for i, k in enumerate(keys)}
 
 
 def load_results(results_dir: str | Path, sequences: Iterable[Sequence], box_format: str = "ltwh",
@@ -228,6 +249,29 @@ def build_tracker(factory: TrackerFactory) -> Any:
 
         return instantiate(factory)
     return factory()
+
+
+def benchmark_tracker(name: str, size: str = "cpu", variant: str = "cmc_cmc") -> Any:
+    """A tracker to time or measure, by its ``conf/tracker`` name: a baseline built by its factory, or
+    ``ours`` around the composed ``model=<size> +variant=<variant>`` network with random weights (speed
+    and memory do not depend on them) and the tracking settings of conf/tracker/ours.yaml."""
+    from src.conf import CONF_DIR, compose_net, register_resolvers
+
+    register_resolvers()
+    if name == "ours":
+        import torch
+
+        from src.models import build_network
+        from src.tracking.tracker import OSTrackTracker
+
+        torch.manual_seed(0)
+        net = build_network(compose_net(size, variant), load_pretrained=False).eval()
+        return OSTrackTracker(net, device="cpu")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"tracker={name}"])
+    return build_tracker(cfg.tracker.factory)
 
 
 _worker_tracker: Any = None

@@ -79,6 +79,12 @@ def loop_defaults() -> dict[str, Any]:
     return {**{key: factory[key] for key in LOOP_SETTINGS}, **complete_section("tracker", None)}
 
 
+def _finite(out: Mapping[str, torch.Tensor]) -> bool:
+    """Whether the score, size and offset maps hold finite values only (one reduction each: a NaN or
+    inf anywhere makes the sum non-finite)."""
+    return all(bool(torch.isfinite(out[k].sum())) for k in ("score_map", "size_map", "offset_map"))
+
+
 def _checked_box(box_ltwh, what: str) -> np.ndarray:
     """``box_ltwh`` as a float64 ``[4]`` copy; ValueError unless finite with positive size."""
     box = np.array(box_ltwh, dtype=np.float64).reshape(4)
@@ -118,7 +124,9 @@ class OSTrackTracker:
 
     Interface shared by every tracker: :meth:`initialize` with the first frame and box, then
     :meth:`track` per frame. ``frames`` maps a modality to an ``[H, W, 3]`` uint8 RGB image.
-    After each call, ``last_model_time`` holds the seconds spent in the network's forward.
+    After each call, ``last_model_time`` holds the seconds spent in the network's forward. A frame whose
+    network output holds NaN or inf keeps the last box (``last_fault`` is then True) and is counted in
+    ``nonfinite_frames``; the track goes on from the last good state.
     """
 
     name = "ours"
@@ -213,6 +221,10 @@ class OSTrackTracker:
         self._frame = 0               # frames since initialize
         self._updated_at: int | None = None  # the frame the dynamic template was cut from
         self.last_confidence = float("nan")
+        # frames since initialize whose network output held NaN or inf (each kept the last box);
+        # last_fault: whether the latest frame was one
+        self.nonfinite_frames = 0
+        self.last_fault = False
 
     # -- construction from a training checkpoint -------------------------------------------------
     @classmethod
@@ -224,7 +236,7 @@ class OSTrackTracker:
         ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
         hyperparameter (``model.tracker``), then :func:`loop_defaults`."""
         from src.models import build_network
-        from src.models.pretrained import current_names, load_file
+        from src.models.pretrained import check_finite_weights, current_names, load_file
 
         ckpt_path = Path(str(ckpt_path))
         if not ckpt_path.is_file():
@@ -244,6 +256,7 @@ class OSTrackTracker:
                                if k.startswith("net.")})
         if not state:
             raise KeyError(f"{ckpt_path}: the state dict has no 'net.' weights")
+        check_finite_weights(state, ckpt_path)
         net.load_state_dict(state, strict=True)
         kwargs.setdefault("template_size", net_cfg.get("template_size"))
         kwargs.setdefault("search_size", net_cfg.get("search_size"))
@@ -290,6 +303,8 @@ class OSTrackTracker:
         self._updated_at = None
         self.last_model_time = 0.0
         self.last_confidence = float("nan")
+        self.nonfinite_frames = 0
+        self.last_fault = False
 
     def set_state(self, box_ltwh: np.ndarray) -> None:
         """Move the tracker to ``box_ltwh`` (image pixels): the next search crop is cut around it.
@@ -349,6 +364,14 @@ class OSTrackTracker:
         self.last_model_time = time.perf_counter() - start
 
         score_map = out["score_map"]
+        if not _finite(out):
+            # NaN or inf out of the network (an overflow, a bad input): this frame keeps the last box, the
+            # state and the templates stay as they were, and the frame is counted (metrics.json)
+            self.nonfinite_frames += 1
+            self.last_fault = True
+            self._frame += 1
+            return self._state.copy()
+        self.last_fault = False
         if self.update_interval > 0:  # the gate of the dynamic template
             self.last_confidence = float(score_map.flatten(1).amax(1).mean())
         if self.hanning > 0:
@@ -362,6 +385,11 @@ class OSTrackTracker:
             pred[1, 0] = 1.0 - pred[1, 0]
             pred = pred.mean(axis=0, keepdims=True)
         box = geometry.box_to_image(cxcywh_to_ltwh(pred[0] * self.search_size))
+        if not np.isfinite(box).all():  # finite maps can still decode to an overflowing size
+            self.nonfinite_frames += 1
+            self.last_fault = True
+            self._frame += 1
+            return self._state.copy()
         if self.size_lr < 1.0:  # damp the size, keep the predicted centre
             centre = box[:2] + box[2:] / 2
             size = (1.0 - self.size_lr) * self._state[2:] + self.size_lr * box[2:]

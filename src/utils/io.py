@@ -4,6 +4,9 @@
   rename never crosses filesystems), then ``os.replace``: an interrupted or failed write leaves the
   previous file whole and no temporary file behind. :func:`atomic_write_text` and :func:`write_json`
   are built on it (so is ``src.training.checkpoints.atomic_torch_save``).
+- :func:`folder_lock` keeps a folder to one writing process at a time (``.lock``, flock'ed, with the
+  holder's pid, host, start time and command); a second process gets :class:`FolderBusyError` naming the
+  holder, and a lock left by a process that died is taken over.
 - :func:`plain` turns OmegaConf configs, numpy and torch values and paths into plain Python (dicts,
   lists, str, int, float, bool, None): what ``json.dumps`` writes and ``torch.load(weights_only=True)``
   reads back.
@@ -17,11 +20,16 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+
+from src.utils.cli import UserError
 
 
 def _fsync(path: Path) -> None:
@@ -90,3 +98,87 @@ def plain(value: Any, *, finite: bool = True) -> Any:
     if finite and isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# -- one writer per folder -------------------------------------------------------------------------
+LOCK_FILE = ".lock"
+_held: dict[Path, int] = {}  # folders this process holds, with the nesting depth
+
+
+class FolderBusyError(UserError):
+    """Another live process holds the folder (:func:`folder_lock`); the message names it."""
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    """What a lock file says of its holder ({} when empty or unreadable)."""
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, instead: str = "use another folder") -> Iterator[Path]:
+    """Hold ``folder`` for this process while the block runs; re-entrant within a process.
+
+    ``<folder>/.lock`` is locked with ``flock`` (the kernel releases it when the holder exits, however it
+    exits: a lock left by a dead process is taken over, never waited on) and holds the holder's pid,
+    host, start time and command. Another process gets :class:`FolderBusyError` at once, naming the
+    holder and ending with ``instead`` (what the user can do instead).
+    """
+    import fcntl
+    import logging
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield folder
+        finally:
+            _held[key] -= 1
+        return
+    path = folder / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            for _ in range(20):  # the holder writes its name right after locking: give it a moment
+                if holder:
+                    break
+                time.sleep(0.05)
+                holder = _holder(fd)
+            os.close(fd)
+            raise FolderBusyError(
+                f"{folder} is in use by process {holder.get('pid', '?')} on {holder.get('host', '?')} (since "
+                f"{holder.get('started', '?')}: {holder.get('command', '?')}); wait for it to finish, or "
+                f"{instead}") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file while this one opened it: lock the new one
+    previous = _holder(fd)
+    if previous.get("pid"):
+        logging.getLogger(__name__).warning("%s: took over the lock of process %s on %s, which ended "
+                                            "without releasing it", folder, previous.get("pid"),
+                                            previous.get("host"))
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime()),
+          "command": " ".join(sys.argv)[:500]}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode(), 0)
+    _held[key] = 1
+    try:
+        yield folder
+    finally:
+        del _held[key]
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # still locked: a process that opened it meanwhile finds it gone and retries
+        os.close(fd)

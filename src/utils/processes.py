@@ -1,7 +1,9 @@
-"""Worker processes that do not outlive their parent.
+"""Worker processes that do not outlive their parent, and a process's resident memory.
 
 A process pool's workers wait on a pipe to their parent; when the parent is killed (kill -9, the
-OOM killer) a worker in the middle of a task finishes it and then blocks forever, holding its memory.
+OOM killer) a worker in the middle of a task finishes it and then blocks forever, holding its memory
+(:func:`exit_with_parent`). :class:`MemoryProbe` samples :func:`resident_mb` while a tracker runs
+(``scripts/bench_long_sequence.py``, tests/test_long_sequence.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -42,3 +46,42 @@ def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def resident_mb() -> float:
+    """This process's resident memory (``VmRSS`` of /proc/self/status), MB; Linux only."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class MemoryProbe:
+    """A tracker that delegates to ``tracker`` and records ``(frame, resident MB)`` in ``samples`` at
+    initialisation and every ``every`` frames; any other attribute is the tracker's own."""
+
+    def __init__(self, tracker: Any, every: int = 1000):
+        self.tracker, self.every = tracker, every
+        self.modalities = tuple(getattr(tracker, "modalities", ("visible",)))
+        self.samples: list[tuple[int, float]] = []
+        self.frame = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["tracker"], name)
+
+    def initialize(self, frames: Any, box: Any) -> None:
+        self.frame = 0
+        self.samples = [(0, resident_mb())]
+        self.tracker.initialize(frames, box)
+
+    def track(self, frames: Any) -> Any:
+        box = self.tracker.track(frames)
+        self.frame += 1
+        if self.frame % self.every == 0:
+            self.samples.append((self.frame, resident_mb()))
+        return box
+
+    def growth_mb(self, start: int = 1000) -> float:
+        """Resident memory at the last sample minus at the first sample at or after frame ``start``."""
+        first = next(mb for frame, mb in self.samples if frame >= min(start, self.samples[-1][0]))
+        return self.samples[-1][1] - first

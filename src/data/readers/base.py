@@ -56,7 +56,9 @@ def read_lines(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8-sig")  # some Windows-made lists carry a BOM
     except UnicodeDecodeError as error:
         raise AnnotationError(path, None, f"not a text file ({error})") from None
-    lines = text.splitlines()
+    # read_text has made every \r\n and \r a \n: lines end there only, as an editor numbers them
+    # (str.splitlines would also end one at a form feed, \x1c-\x1e, \x85 or \u2028, shifting the numbers)
+    lines = text.split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     return lines

@@ -40,6 +40,9 @@ from src.data.readers.base import (
 from src.data.sequence import INFRARED, VISIBLE, Sequence
 
 GT_FILES = ("groundtruth.txt", "groundtruth_sparse.txt")
+# Without a frame folder a sparse annotation's largest frame number is the sequence length: this bound
+# (over 9 hours at 30 fps) stops a typo (1e12) from allocating a box for every frame up to it.
+MAX_SPARSE_FRAMES = 1_000_000
 
 
 def read_sparse(path: Path, count: int | None) -> np.ndarray:
@@ -54,12 +57,13 @@ def read_sparse(path: Path, count: int | None) -> np.ndarray:
         raise AnnotationError(
             path, int(bad[0]) + 1, f"frame number {index[bad[0]]:g} is not a 1-based integer"
         )
-    if count is not None:
-        over = np.flatnonzero(index > count)
-        if len(over):
-            raise AnnotationError(
-                path, int(over[0]) + 1, f"frame {int(index[over[0]])} but the sequence has {count} frames"
-            )
+    over = np.flatnonzero(index > (count if count is not None else MAX_SPARSE_FRAMES))
+    if len(over):
+        frame, line = index[over[0]], int(over[0]) + 1
+        if count is not None:
+            raise AnnotationError(path, line, f"frame {int(frame)} but the sequence has {count} frames")
+        raise AnnotationError(path, line, f"frame {frame:g} is beyond {MAX_SPARSE_FRAMES} frames (no frame "
+                                          "folder to count the frames: a typo?)")
     seen: dict[int, int] = {}
     for line, frame in enumerate(index.astype(int), start=1):
         if frame in seen:

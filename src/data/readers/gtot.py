@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from src.data.readers.base import (
     AnnotationError,
     Reader,
@@ -36,7 +38,12 @@ def read_corners(path: Path):
     corners = parse_numbers(path, 4, "any")
     if len(corners) == 0:
         raise AnnotationError(path, 1, "annotation file is empty")
-    boxes = xyxy_to_ltwh(corners)
+    with np.errstate(over="ignore"):  # finite corners whose difference is beyond the float range
+        boxes = xyxy_to_ltwh(corners)
+    overflow = np.flatnonzero(~np.isfinite(boxes).all(1))
+    if len(overflow):
+        row = int(overflow[0])
+        raise AnnotationError(path, row + 1, f"box size beyond the float range: {corners[row].tolist()}")
     check_boxes(path, boxes)  # x2 < x1 or y2 < y1
     return boxes
 
