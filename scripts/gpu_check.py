@@ -19,7 +19,7 @@ Four checks, one summary line each (``gpu_check <name>: PASS|FAIL ...``), exit s
 
 ``--dry-run`` runs every check on the CPU at the CPU model size with a few frames and steps (the
 ``train_step`` one with bf16-mixed on the CPU, ``ddp`` with gloo), so the script is known to work before a
-GPU is lent: tests/test_gpu_check.py runs it (slow tests). BENCHMARKS.md records a run on a GPU.
+GPU is lent: tests/test_gpu_check.py runs it (slow tests). Figures from a GPU go in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -153,20 +153,22 @@ def check_agree(device: str, size: str, frames: int) -> tuple[bool, str, dict]:
         {"mean_iou": float(ious.mean()), "min_iou": float(ious.min()), "max_abs_px": worst}
 
 
-def tiny_world(root: Path, dry_run: bool) -> Path:
-    from src.data import synthetic
-
+def world_overrides(work: Path, dry_run: bool) -> list[str]:
+    """A small calibrated world (6 training sequences) that the first training run writes under ``work``
+    (``paths.data_dir``) and the second reuses; training pairs are also drawn on the fly, as by default."""
     frames = 24 if dry_run else 60
-    splits = {"train": {"sequences": 6, "frames": frames}, "val": {"sequences": 1, "frames": frames},
-              "test": {"sequences": 1, "frames": frames}}
-    return synthetic.generate(root / "world", {"seed": 0, "splits": splits, "workers": 1}, progress=False)
+    splits = (f"{{train: {{sequences: 6, frames: {frames}}}, val: {{sequences: 1, frames: {frames}}}, "
+              f"test: {{sequences: 1, frames: {frames}}}}}")
+    return [f"paths.data_dir={work}", f"data.root={work / 'world'}", "~data.generate.splits",
+            f"+data.generate.splits={splits}"]
 
 
-def train(data: Path, out: Path, extra: list[str], timeout: int) -> tuple[dict | None, str]:
-    """``python -m src.train`` on ``data`` with :class:`StepTimer`; its JSON (None if it failed), log tail."""
+def train(data: list[str], out: Path, extra: list[str], timeout: int) -> tuple[dict | None, str]:
+    """``python -m src.train`` with the ``data`` overrides and :class:`StepTimer`; its JSON (None if it
+    failed) and the log's tail."""
     timer = out / "steps.json"
-    cmd = [sys.executable, "-m", "src.train", "data=synthetic", f"data.root={data}", "~data.generate",
-           f"hydra.run.dir={out}", "test=false", "logger=csv", "model.validation.track=false",
+    cmd = [sys.executable, "-m", "src.train", *data, f"hydra.run.dir={out}", "test=false", "logger=csv",
+           "model.validation.track=false",
            "trainer.limit_val_batches=0", "+callbacks.step_timer._target_=scripts.gpu_check.StepTimer",
            f"+callbacks.step_timer.out={timer}", *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -176,7 +178,7 @@ def train(data: Path, out: Path, extra: list[str], timeout: int) -> tuple[dict |
     return json.loads(timer.read_text()), tail
 
 
-def check_train_step(data: Path, work: Path, dry_run: bool) -> tuple[bool, str, dict]:
+def check_train_step(data: list[str], work: Path, dry_run: bool) -> tuple[bool, str, dict]:
     size, batch, warmup, timed = ("cpu", 4, 1, 2) if dry_run else ("vitb_256", 32, 3, 10)
     trainer = ["trainer=cpu", "++trainer.precision=bf16-mixed"] if dry_run else ["trainer=gpu"]
     extra = [f"model={size}", *trainer, f"data.batch_size={batch}", f"++trainer.max_steps={warmup + timed}",
@@ -192,7 +194,7 @@ def check_train_step(data: Path, work: Path, dry_run: bool) -> tuple[bool, str, 
         {"seconds_per_step": seconds, **result}
 
 
-def check_ddp(data: Path, work: Path, dry_run: bool) -> tuple[bool, str, dict]:
+def check_ddp(data: list[str], work: Path, dry_run: bool) -> tuple[bool, str, dict]:
     size = "cpu" if dry_run else "vitb_256"
     trainer = ["trainer=cpu"] if dry_run else ["trainer=gpu"]
     extra = [f"model={size}", *trainer, "++trainer.strategy=ddp", "++trainer.devices=1", "data.batch_size=4",
@@ -225,7 +227,7 @@ def main() -> int:
     results, failed = {"device": name, "torch": torch.__version__}, False
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = tiny_world(work, args.dry_run) if {"train_step", "ddp"} & set(args.checks) else None
+        data = world_overrides(work, args.dry_run)
         for check in args.checks:
             start = time.perf_counter()
             try:
