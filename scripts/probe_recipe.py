@@ -4,7 +4,7 @@ and track the validation sequences. BENCHMARKS.md, "The tracker tracks", "What c
     .venv/bin/python scripts/probe_recipe.py NAME [--steps 600] [--lr 2e-3] [--sched step|cosine]
         [--warmup 0] [--score-bias default|0] [--ce-start 0.3] [--cache FILE] [-- hydra overrides]
 
-The pairs come from the real training pipeline (``src.train.build_datamodule``, the same crops,
+The pairs come from the real training pipeline (``src.data.datamodule.build_datamodule``, the same crops,
 jitter, augmentation and on-the-fly scenes), drawn once and cached (``--cache``, ``--batches`` of
 32); every run then trains on the same pairs in a plain loop with two torch threads and no
 dataloader workers, so recipes are compared at the same steps and pairs, several times faster than
@@ -49,7 +49,7 @@ def cached_pairs(path: Path, batches: int, overrides: list[str]) -> dict[str, li
         from src.models.pretrained import torch_load
 
         return torch_load(path)
-    from src.train import build_datamodule
+    from src.data.datamodule import build_datamodule
 
     # always a dual-modal network's pipeline, so one cache serves every variant
     cfg = compose([o for o in overrides if not o.startswith("+variant=")])
@@ -105,8 +105,8 @@ def pair_scores(module, batches) -> tuple[float, float]:
 
 
 def track_val(module, cfg, size_lrs: list[float]) -> dict[str, float]:
+    from src.data.datamodule import build_datamodule
     from src.metrics import evaluate_results
-    from src.train import build_datamodule
     from src.training.validation import track_sequences
 
     datamodule = build_datamodule(cfg)

@@ -54,89 +54,6 @@ RESULTS_DIR = "results"
 ELSEWHERE = "evaluate into another run directory (hydra.run.dir=DIR)"
 
 
-def _find_key(tree: Any, key: str) -> Any:
-    """First value of ``key`` anywhere in a nested mapping (None when absent)."""
-    if isinstance(tree, Mapping):
-        if key in tree:
-            return tree[key]
-        for value in tree.values():
-            found = _find_key(value, key)
-            if found is not None:
-                return found
-    return None
-
-
-def fusion_align(net: Mapping[str, Any]) -> str | None:
-    """``model.net.fusion.align`` of a network config that fuses (``recover`` or ``sorted``); None for a
-    single-modal network, where it means nothing."""
-    fusion = net.get("fusion") or {}
-    return str(fusion.get("align", "recover")) if fusion.get("stages") else None
-
-
-def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
-    """What metrics.json records about a TrackerLitModule checkpoint (variant, tsf, align, seed,
-    ckpt_path) and the modalities its network reads."""
-
-    from src.models.pretrained import CheckpointError, check_finite_weights, load_file
-    from src.training.checkpoints import read_training_checkpoint
-
-    try:
-        ckpt = read_training_checkpoint(ckpt_path)  # a CheckpointError naming the file if not a checkpoint
-    except CheckpointError as error:
-        # an exported weights file (`export_weights`: {"net": state dict, "config": net config}), which the
-        # tracker reads too (OSTrackTracker.from_checkpoint); anything else keeps the checkpoint's error
-        try:
-            weights = load_file(Path(ckpt_path))
-        except Exception:  # noqa: BLE001  (not loadable at all: the first error says why)
-            raise error from None
-        exported = isinstance(weights, Mapping) and isinstance(weights.get("net"), Mapping)
-        if not (exported and "config" in weights):
-            raise error from None
-        ckpt = {"hyper_parameters": {"net": weights["config"]}, "state_dict": weights["net"]}
-    # refused here, in the main process, not in each tracking worker
-    check_finite_weights(ckpt.get("state_dict") or {}, ckpt_path)
-    hparams = ckpt.get("hyper_parameters") or {}
-    net = hparams.get("net") or {}
-    tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
-    seed = hparams.get("seed")
-    if seed is None:
-        # A training run keeps its checkpoints in <run>/checkpoints/ beside <run>/.hydra/config.yaml.
-        for folder in Path(ckpt_path).resolve().parents[:2]:
-            run_cfg = folder / ".hydra" / "config.yaml"
-            if run_cfg.is_file():
-                seed = OmegaConf.load(run_cfg).get("seed")
-                break
-    return {"variant": hparams.get("variant", net.get("variant")),
-            "modalities": list(net.get("modalities") or []) or None,
-            "tsf": None if tsf is None else bool(tsf),
-            "align": fusion_align(net),
-            "seed": seed,
-            "ckpt_path": str(ckpt_path)}
-
-
-def tracker_identity(tracker: Any, tracker_name: str) -> dict[str, Any]:
-    """What makes results one tracker's (what evaluate's resume checks): the name, the factory config
-    (less the device and the checkpoint's path) and the checkpoint's sha256; a tracker instance: its class."""
-    if not isinstance(tracker, (Mapping, DictConfig)):
-        kind = getattr(tracker, "func", tracker)  # functools.partial: the function it calls
-        kind = kind if isinstance(kind, type) or callable(kind) and not hasattr(kind, "track") else type(kind)
-        return {"tracker": tracker_name, "class": f"{kind.__module__}.{kind.__qualname__}"}
-    if isinstance(tracker, DictConfig):
-        tracker = OmegaConf.to_container(tracker, resolve=True)
-    factory = dict(tracker)
-    kept = {k: v for k, v in factory.items() if k not in ("device", "ckpt_path")}
-    identity: dict[str, Any] = {"tracker": tracker_name, "factory": kept}
-    if factory.get("ckpt_path"):
-        import hashlib
-
-        digest = hashlib.sha256()
-        with open(factory["ckpt_path"], "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        identity["ckpt_sha256"] = digest.hexdigest()
-    return identity
-
-
 def _write_csv(path: Path, rows: list[Mapping[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
@@ -229,7 +146,7 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
     """
     import torch
 
-    from src.tracking.runner import TIMING_DIR, layout_for, run_sequences, summarize_fps
+    from src.tracking.runner import TIMING_DIR, layout_for, run_sequences, summarize_fps, tracker_identity
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -313,6 +230,7 @@ def _run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from src.data import open_benchmark
     from src.data.readers.base import AnnotationError
     from src.tracking.runner import SequenceRun, load_results, summarize_fps
+    from src.training.checkpoints import checkpoint_info
 
     start = time.perf_counter()
     check_options(cfg)

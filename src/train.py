@@ -12,7 +12,6 @@ samples/ (template | search | score map images), test/ (raw tracking results) an
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -25,8 +24,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.conf import register_resolvers
-from src.evaluate import fusion_align
-from src.training.checkpoints import AtomicCheckpointIO, RunConfigInCheckpoint, resolve_ckpt_path, run_config
+from src.data.datamodule import build_datamodule
+from src.training.checkpoints import (
+    AtomicCheckpointIO,
+    RunConfigInCheckpoint,
+    checkpoint_info,
+    export_weights,
+    fusion_align,
+    resolve_ckpt_path,
+    run_config,
+)
 from src.training.utils import (
     instantiate_group,
     print_results_table,
@@ -42,25 +49,12 @@ register_resolvers()
 log = logging.getLogger(__name__)
 
 
-def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    """The datamodule for ``cfg.data`` at the network's crop sizes, modalities and label convention."""
-    net = cfg.model.net
-    # the heatmap's centre cell is the objective's label convention, so the model config decides it
-    # (conf/model/base.yaml holds its default)
-    center_cell = cfg.model.loss.center_cell
-    # the heatmap labels lie on the grid the head predicts on
-    stride = (net.get("head") or {}).get("stride") or net.patch_size
-    return hydra.utils.instantiate(cfg.data, template_size=net.template_size, search_size=net.search_size,
-                                   modalities=list(net.modalities), seed=cfg.seed, heatmap_cell=center_cell,
-                                   heatmap_stride=stride, _convert_="all")
-
-
 def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[str, Any]:
     """Track ``cfg.data``'s test split with ``ckpt_path`` and score it through src/evaluate.py (the
     one code path that writes evaluation reports); raw results, plots and a report land in
     ``output_dir/test``. Returns the report (metrics.json content)."""
     from src.data import open_benchmark
-    from src.evaluate import checkpoint_info, evaluate_tracker
+    from src.evaluate import evaluate_tracker
 
     reader = open_benchmark(cfg.data, cfg.test_split)
     sequences = list(reader.sequences())
@@ -163,25 +157,6 @@ def write_load_reports(model: Any, output_dir: Path) -> None:
     for name, report in reports.items():
         if report is not None:
             write_json(output_dir / name, report.to_dict())
-
-
-def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:
-    """Write the network of a training checkpoint as a small weights file, OSTrack's layout
-    (``{"net": state_dict}``) plus the ``model.net`` config that rebuilds it, and its sha256 beside it
-    (``<path>.sha256``, ``sha256sum -c`` format). What ``model.init_ckpt`` starts other runs from."""
-    from src.training.checkpoints import read_training_checkpoint
-
-    ckpt = read_training_checkpoint(ckpt_path)
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-    payload = {"net": state, "config": ckpt["hyper_parameters"]["net"],
-               "trained": {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    log.info("exported the network of %s to %s (%.1f MB, sha256 %s)", ckpt_path, path,
-             path.stat().st_size / 1e6, digest)
-    return {"path": str(path), "sha256": digest, "bytes": path.stat().st_size}
 
 
 # what validation logs only when it tracks the validation sequences (model.validation.track)

@@ -194,7 +194,7 @@ def test_labels_fall_on_the_drawn_target_in_both_modalities(hflip, aspect, cente
 
 def _datamodule(root, **overrides) -> TrackingDataModule:
     """conf/data/pipeline/default.yaml's options (what every data config has), small sizes and counts, no
-    template jitter; the keys the training config gives (src.train.build_datamodule) passed here."""
+    template jitter; the keys the training config gives (src.data.datamodule.build_datamodule) passed here."""
     options = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "pipeline" / "default.yaml"))
     options.update(
         template_jitter={},

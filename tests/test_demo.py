@@ -96,7 +96,7 @@ def test_baseline_tracks_a_user_mp4(clips, tmp_path, capsys):
 def test_checkpoint_tracks_visible_and_thermal_clips(clips, tmp_path, weights):
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc")
     if weights == "exported":
-        from src.train import export_weights
+        from src.training.checkpoints import export_weights
 
         ckpt = Path(export_weights(ckpt, tmp_path / "cmc_weights.pt")["path"])
     out = tmp_path / "out"

@@ -229,7 +229,7 @@ def test_single_modal_checkpoint_reads_visible_only(bench, tmp_path):
 
 
 def test_checkpoint_info_reads_the_training_run(tmp_path):
-    from src.evaluate import checkpoint_info
+    from src.training.checkpoints import checkpoint_info
 
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
@@ -245,9 +245,8 @@ def test_checkpoint_info_reads_the_training_run(tmp_path):
 def test_an_exported_weights_file_is_evaluated_like_its_checkpoint(bench, tmp_path):
     """`export_weights`' file ({"net", "config"}: the shipped checkpoint's form) tracks and is described as
     the training checkpoint it came from; a file that is neither keeps the checkpoint error."""
-    from src.evaluate import checkpoint_info
     from src.models.pretrained import CheckpointError
-    from src.train import export_weights
+    from src.training.checkpoints import checkpoint_info, export_weights
 
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc", seed=None)
     weights = Path(export_weights(ckpt, tmp_path / "cmc_weights.pt")["path"])

@@ -66,7 +66,7 @@ def test_exported_onnx_tracks_like_pytorch(tmp_path):
 
 
 def test_exported_weights_file_exports_too(tmp_path):
-    from src.train import export_weights
+    from src.training.checkpoints import export_weights
 
     weights = export_weights(save_checkpoint(tmp_path / "single.ckpt", "single"), tmp_path / "w.pt")["path"]
     output = tmp_path / "n.pt"

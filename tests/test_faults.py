@@ -286,9 +286,9 @@ def test_nonfinite_boxes_are_counted_in_metrics_json_and_survive_a_resume(tmp_pa
 def test_a_checkpoint_with_nan_weights_is_refused_in_one_line(tmp_path):
     import torch
 
-    from src.evaluate import checkpoint_info
     from src.models.pretrained import CheckpointError
     from src.tracking.tracker import OSTrackTracker
+    from src.training.checkpoints import checkpoint_info
     from src.utils.cli import UserError
     from tests.test_tracking import save_checkpoint, write_benchmark
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from functools import cached_property
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -243,7 +244,7 @@ class TrackingDataModule(L.LightningDataModule):
     generation parameters), the rest from the written train split.
 
     The pipeline keys and the training config's have no defaults here: conf/data/pipeline/default.yaml
-    and the model config hold them (``src.train.build_datamodule`` passes them all).
+    and the model config hold them (:func:`build_datamodule` passes them all).
     """
 
     def __init__(
@@ -395,3 +396,19 @@ class TrackingDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_dataset, EpochKeySampler(self.val_samples, fixed=True))
+
+
+def build_datamodule(cfg: Any) -> TrackingDataModule:
+    """The datamodule for a composed training config's ``data``, at its network's crop sizes, modalities and
+    label convention (what ``python -m src.train`` and the scripts that load training pairs build)."""
+    import hydra
+
+    net = cfg.model.net
+    # the heatmap's centre cell is the objective's label convention, so the model config decides it
+    # (conf/model/base.yaml holds its default)
+    center_cell = cfg.model.loss.center_cell
+    # the heatmap labels lie on the grid the head predicts on
+    stride = (net.get("head") or {}).get("stride") or net.patch_size
+    return hydra.utils.instantiate(cfg.data, template_size=net.template_size, search_size=net.search_size,
+                                   modalities=list(net.modalities), seed=cfg.seed, heatmap_cell=center_cell,
+                                   heatmap_stride=stride, _convert_="all")

@@ -18,7 +18,7 @@ Sources (:func:`read_checkpoint` tells them apart by their keys):
   ``head.*_tower.{0..3}.{0,1}.*`` and the fusion blocks' ``feed_forward.{0,2}.*`` become
   ``{conv,bn}.*`` and ``{fc1,fc2}.*`` (:func:`current_names`).
 - our Lightning checkpoints (``state_dict`` with ``net.`` prefixes), our exported weights
-  (``{'net', 'config', 'trained'}``, :func:`src.train.export_weights`) and plain state dicts.
+  (``{'net', 'config', 'trained'}``, :func:`src.training.checkpoints.export_weights`) and plain state dicts.
 
 Position embeddings are resized on every route (bicubic, as OSTrack's ``finetune_track`` in
 lib/models/ostrack/base_backbone.py does): a ViT's single ``pos_embed`` (``[1, 1 + 14*14, C]``, class

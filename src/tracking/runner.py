@@ -322,6 +322,31 @@ def _resume(seq: Sequence, results_dir: Path, layout: str, timing_dir: Path | No
 IDENTITY_FILE = ".tracker.json"
 
 
+def tracker_identity(tracker: Any, tracker_name: str) -> dict[str, Any]:
+    """What makes results one tracker's (what evaluate's resume checks): the name, the factory config
+    (less the device and the checkpoint's path) and the checkpoint's sha256; a tracker instance: its class."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if not isinstance(tracker, (Mapping, DictConfig)):
+        kind = getattr(tracker, "func", tracker)  # functools.partial: the function it calls
+        kind = kind if isinstance(kind, type) or callable(kind) and not hasattr(kind, "track") else type(kind)
+        return {"tracker": tracker_name, "class": f"{kind.__module__}.{kind.__qualname__}"}
+    if isinstance(tracker, DictConfig):
+        tracker = OmegaConf.to_container(tracker, resolve=True)
+    factory = dict(tracker)
+    kept = {k: v for k, v in factory.items() if k not in ("device", "ckpt_path")}
+    identity: dict[str, Any] = {"tracker": tracker_name, "factory": kept}
+    if factory.get("ckpt_path"):
+        import hashlib
+
+        digest = hashlib.sha256()
+        with open(factory["ckpt_path"], "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        identity["ckpt_sha256"] = digest.hexdigest()
+    return identity
+
+
 def claim_results_dir(results_dir: Path, identity: Mapping[str, Any]) -> None:
     """Record which tracker writes into ``results_dir`` (``.tracker.json``), or refuse to resume results
     another tracker wrote there: a resumed sequence would be scored under the wrong name."""

@@ -232,7 +232,7 @@ class OSTrackTracker:
                         **kwargs: Any) -> OSTrackTracker:
         """Rebuild the network from a TrackerLitModule checkpoint (its ``net`` hyperparameter and
         the ``net.``-prefixed weights), or from an exported weights file (``{"net": state_dict,
-        "config": net config}``, what ``src.train``'s ``export_weights`` writes), and wrap it.
+        "config": net config}``, what ``src.training.checkpoints.export_weights`` writes), and wrap it.
         ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
         hyperparameter (``model.tracker``), then :func:`loop_defaults`."""
         from src.models import build_network

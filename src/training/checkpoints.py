@@ -8,11 +8,15 @@
   checkpoint (``run_config``): what ``ckpt_path=last`` matches a run against.
 - :func:`resolve_ckpt_path` turns ``ckpt_path`` (``last``, a run directory or a file) into a checkpoint
   that loads, with one line saying which and why when there is none.
+- :func:`checkpoint_info` says what a checkpoint (or an exported weights file) is: variant, TSF, fusion
+  alignment, seed, modalities (what metrics.json records); :func:`export_weights` writes a checkpoint's
+  network as the small weights file ``model.init_ckpt`` starts from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import zipfile
 from collections.abc import Mapping
@@ -194,3 +198,82 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str | Path, task_name: str
     check_network(path, read_training_checkpoint(path), config)
     log.info("resuming from %s", path)
     return str(path)
+
+
+# -- what a checkpoint says of itself, and its network as a weights file -----------------------------
+def _find_key(tree: Any, key: str) -> Any:
+    """First value of ``key`` anywhere in a nested mapping (None when absent)."""
+    if isinstance(tree, Mapping):
+        if key in tree:
+            return tree[key]
+        for value in tree.values():
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def fusion_align(net: Mapping[str, Any]) -> str | None:
+    """``model.net.fusion.align`` of a network config that fuses (``recover`` or ``sorted``); None for a
+    single-modal network, where it means nothing."""
+    fusion = net.get("fusion") or {}
+    return str(fusion.get("align", "recover")) if fusion.get("stages") else None
+
+
+def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
+    """What metrics.json records about a TrackerLitModule checkpoint (variant, tsf, align, seed,
+    ckpt_path) and the modalities its network reads."""
+
+    from omegaconf import OmegaConf
+
+    from src.models.pretrained import check_finite_weights, load_file
+
+    try:
+        ckpt = read_training_checkpoint(ckpt_path)  # a CheckpointError naming the file if not a checkpoint
+    except CheckpointError as error:
+        # an exported weights file (`export_weights`: {"net": state dict, "config": net config}), which the
+        # tracker reads too (OSTrackTracker.from_checkpoint); anything else keeps the checkpoint's error
+        try:
+            weights = load_file(Path(ckpt_path))
+        except Exception:  # noqa: BLE001  (not loadable at all: the first error says why)
+            raise error from None
+        exported = isinstance(weights, Mapping) and isinstance(weights.get("net"), Mapping)
+        if not (exported and "config" in weights):
+            raise error from None
+        ckpt = {"hyper_parameters": {"net": weights["config"]}, "state_dict": weights["net"]}
+    # refused here, in the main process, not in each tracking worker
+    check_finite_weights(ckpt.get("state_dict") or {}, ckpt_path)
+    hparams = ckpt.get("hyper_parameters") or {}
+    net = hparams.get("net") or {}
+    tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
+    seed = hparams.get("seed")
+    if seed is None:
+        # A training run keeps its checkpoints in <run>/checkpoints/ beside <run>/.hydra/config.yaml.
+        for folder in Path(ckpt_path).resolve().parents[:2]:
+            run_cfg = folder / ".hydra" / "config.yaml"
+            if run_cfg.is_file():
+                seed = OmegaConf.load(run_cfg).get("seed")
+                break
+    return {"variant": hparams.get("variant", net.get("variant")),
+            "modalities": list(net.get("modalities") or []) or None,
+            "tsf": None if tsf is None else bool(tsf),
+            "align": fusion_align(net),
+            "seed": seed,
+            "ckpt_path": str(ckpt_path)}
+
+
+def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:
+    """Write the network of a training checkpoint as a small weights file, OSTrack's layout
+    (``{"net": state_dict}``) plus the ``model.net`` config that rebuilds it, and its sha256 beside it
+    (``<path>.sha256``, ``sha256sum -c`` format). What ``model.init_ckpt`` starts other runs from."""
+    ckpt = read_training_checkpoint(ckpt_path)
+    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    payload = {"net": state, "config": ckpt["hyper_parameters"]["net"],
+               "trained": {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    log.info("exported the network of %s to %s (%.1f MB, sha256 %s)", ckpt_path, path,
+             path.stat().st_size / 1e6, digest)
+    return {"path": str(path), "sha256": digest, "bytes": path.stat().st_size}
