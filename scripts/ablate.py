@@ -29,7 +29,6 @@ every stage that finished (exit 0 and its metrics.json written) and reruns the r
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -45,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from src.conf import baseline_names, variant_names  # noqa: E402
+from src.utils.io import sha256_file  # noqa: E402
 
 # what conf/variant/ and conf/tracker/ hold: the variants in the order they are trained, the baselines
 VARIANTS = tuple(variant_names())
@@ -178,7 +178,7 @@ def init_checkpoint() -> dict:
     path = ROOT / "checkpoints" / "single_synthetic_cpu.pt"
     if not path.is_file():
         return {"path": str(path), "sha256": None}
-    return {"path": str(path.relative_to(ROOT)), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"path": str(path.relative_to(ROOT)), "sha256": sha256_file(path)}
 
 
 def run_stage(name: str, argv: list[str], log_file: Path) -> int:

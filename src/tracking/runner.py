@@ -32,7 +32,7 @@ from src.data.readers.base import parse_rows, read_lines
 from src.data.sequence import VISIBLE, MissingModalityError, Sequence, modalities_to_read, with_stand_ins
 from src.data.transforms import check_same_size, read_image
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
-from src.utils.io import atomic_write_text, write_json
+from src.utils.io import atomic_write_text, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -337,13 +337,7 @@ def tracker_identity(tracker: Any, tracker_name: str) -> dict[str, Any]:
     kept = {k: v for k, v in factory.items() if k not in ("device", "ckpt_path")}
     identity: dict[str, Any] = {"tracker": tracker_name, "factory": kept}
     if factory.get("ckpt_path"):
-        import hashlib
-
-        digest = hashlib.sha256()
-        with open(factory["ckpt_path"], "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        identity["ckpt_sha256"] = digest.hexdigest()
+        identity["ckpt_sha256"] = sha256_file(factory["ckpt_path"])
     return identity
 
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import zipfile
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from src.models.pretrained import CheckpointError, torch_load
 from src.utils.configs import first_difference
-from src.utils.io import atomic_write, plain
+from src.utils.io import atomic_write, plain, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +271,7 @@ def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:
                "trained": {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
     log.info("exported the network of %s to %s (%.1f MB, sha256 %s)", ckpt_path, path,
              path.stat().st_size / 1e6, digest)

@@ -7,6 +7,8 @@
 - :func:`folder_lock` keeps a folder to one writing process at a time (``.lock``, flock'ed, with the
   holder's pid, host, start time and command); a second process gets :class:`FolderBusyError` naming the
   holder, and a lock left by a process that died is taken over.
+- :func:`sha256_file`: a file's sha256 (checkpoints' identity in resumed results, exported weights, the
+  study's starting checkpoint).
 - :func:`plain` turns OmegaConf configs, numpy and torch values and paths into plain Python (dicts,
   lists, str, int, float, bool, None): what ``json.dumps`` writes and ``torch.load(weights_only=True)``
   reads back.
@@ -17,6 +19,7 @@ No torch import here: the entry points check their inputs before torch is import
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -62,6 +65,15 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any], *, durable: boo
         with contextlib.suppress(OSError):
             _fsync(path.parent)
     return path
+
+
+def sha256_file(path: str | Path) -> str:
+    """The file's sha256 as hex, read in 1 MiB blocks (what ``sha256sum`` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
