@@ -340,6 +340,14 @@ class OSTrackTracker:
         self._load_template(frames, box, self._flips)
         self._updated_at = self._frame
 
+    def _keep_last_box(self) -> np.ndarray:
+        """A frame whose output was not finite: the state and the templates stay as they were, the frame is
+        counted (``nonfinite_frames``, metrics.json) and the last box returned."""
+        self.nonfinite_frames += 1
+        self.last_fault = True
+        self._frame += 1
+        return self._state.copy()
+
     @torch.inference_mode()
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray:
         """Locate the target in the next frame: ``ltwh`` float64 ``[4]`` in image pixels."""
@@ -365,12 +373,8 @@ class OSTrackTracker:
 
         score_map = out["score_map"]
         if not _finite(out):
-            # NaN or inf out of the network (an overflow, a bad input): this frame keeps the last box, the
-            # state and the templates stay as they were, and the frame is counted (metrics.json)
-            self.nonfinite_frames += 1
-            self.last_fault = True
-            self._frame += 1
-            return self._state.copy()
+            # NaN or inf out of the network (an overflow, a bad input): this frame keeps the last box
+            return self._keep_last_box()
         self.last_fault = False
         if self.update_interval > 0:  # the gate of the dynamic template
             self.last_confidence = float(score_map.flatten(1).amax(1).mean())
@@ -386,10 +390,7 @@ class OSTrackTracker:
             pred = pred.mean(axis=0, keepdims=True)
         box = geometry.box_to_image(cxcywh_to_ltwh(pred[0] * self.search_size))
         if not np.isfinite(box).all():  # finite maps can still decode to an overflowing size
-            self.nonfinite_frames += 1
-            self.last_fault = True
-            self._frame += 1
-            return self._state.copy()
+            return self._keep_last_box()
         if self.size_lr < 1.0:  # damp the size, keep the predicted centre
             centre = box[:2] + box[2:] / 2
             size = (1.0 - self.size_lr) * self._state[2:] + self.size_lr * box[2:]
