@@ -126,7 +126,7 @@ def newest_checkpoint(log_dir: Path) -> Path:
 def tracker_modalities(tracker: str, ckpt: Path | None) -> list[str]:
     """The streams a tracker reads: its config's, or the checkpoint's network's."""
     if tracker == "ours":
-        from src.training.checkpoints import checkpoint_info
+        from src.learning.checkpoints import checkpoint_info
 
         return checkpoint_info(ckpt)["modalities"] or ["visible", "infrared"]
     return list(

@@ -24,6 +24,7 @@ from src.models.layers import (
     template_mask_from_box,
 )
 from src.models.pretrained import load_pretrained, resize_pos_embed
+from tests.helpers.configs import compose_config
 
 CONF_DIR = str(src.__path__[0].rsplit("/", 1)[0] + "/conf")
 VARIANTS = variant_names()  # conf/variant/
@@ -44,12 +45,10 @@ def _one_thread():
 
 
 def compose_net(overrides: list[str]) -> dict:
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     register_resolvers()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train.yaml", overrides=overrides)
+    cfg = compose_config("train.yaml", overrides=overrides)
     return OmegaConf.to_container(cfg.model.net, resolve=True)
 
 

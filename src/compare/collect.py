@@ -72,7 +72,7 @@ def load_record(path: Path) -> dict[str, Any] | None:
 def _wandb_run_group(path: Path) -> str | None:
     """The W&B group of an offline run, read from its ``run-<id>.wandb`` transaction log (for runs
     without a Hydra config, such as compare's summary run)."""
-    from src.utils.wandb_run import offline_records
+    from src.report.wandb_run import offline_records
 
     group = None
     for record in offline_records(path):
