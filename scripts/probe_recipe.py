@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.fit(module, train_dataloaders=loader)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     result = {"name": args.name, "args": {k: str(v) for k, v in vars(args).items()}, "overrides": overrides,
-              "steps": trainer.global_step, "train_iou": metrics.get("train/iou_epoch", metrics.get("train/iou")),
-              "train_s": time.perf_counter() - start}
+              "steps": trainer.global_step, "train_s": time.perf_counter() - start,
+              "train_iou": metrics.get("train/iou_epoch", metrics.get("train/iou"))}
     result["val_iou"], result["val_on_cell"] = pair_scores(module, val)
     if not args.no_track:
         result.update(track_val(module, cfg, [float(x) for x in args.size_lr.split(",")]))

@@ -120,7 +120,7 @@ class OSTrackTracker:
         size_lr: how far the box size moves toward the predicted size each frame, ``w = (1 - lr) w_prev
             + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
             A network whose size estimate is noisy makes the box size a random walk at 1; lower values
-            damp it (BENCHMARKS.md, "Learned tracker").
+            damp it (docs/results/benchmarks_history_2026-12-01, "Learned tracker").
         update_interval: frames between updates of the dynamic template; 0 keeps the first template only
             (OSTrack). update_threshold: the confidence gate, the (mean over views) peak of the score map
             before the Hanning window, in [0, 1] (STARK's 0.5). update_start: the first frame that may
