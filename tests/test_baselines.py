@@ -16,6 +16,7 @@ import pytest
 from hydra.utils import instantiate
 
 from src.conf import baseline_names
+from src.tracking import Tracker
 from src.tracking.baselines import KCFTracker, OpenCVTracker
 from src.tracking.baselines.features import NUM_CHANNELS, gradient_orientation_features, multimodal_features
 from src.utils.boxes import ltwh_to_xyxy
@@ -108,6 +109,7 @@ FLOORS = {
 def test_baseline_tracks_moving_target(name, moving_target):
     cfg, tracker = build(name)
     assert cfg.name == name
+    assert isinstance(tracker, Tracker)  # the interface the runner drives (src/tracking/base.py)
     assert tuple(tracker.modalities) == tuple(cfg.modalities)
     score = run_tracker(tracker, *moving_target)
     assert score > FLOORS[name], f"{name}: mean IoU {score:.3f} <= floor {FLOORS[name]}"

@@ -12,6 +12,7 @@ import torch
 
 from src.export import run
 from src.network_export import input_names, load_network, parity
+from src.tracking import Tracker
 from src.utils.cli import UserError
 from tests.helpers.configs import compose_config
 from tests.helpers.tracking import random_frames, save_checkpoint
@@ -57,6 +58,7 @@ def test_exported_onnx_tracks_like_pytorch(tmp_path):
     assert onnx_net.input_names == input_names(["visible", "infrared"])
     assert onnx_net.modalities == ["visible", "infrared"] and onnx_net.search_size == 64
     trackers = [OSTrackTracker.from_checkpoint(ckpt), onnx_tracker(path, threads=1)]
+    assert all(isinstance(t, Tracker) for t in trackers)  # src/tracking/base.py
     boxes = []
     for tracker in trackers:
         tracker.initialize(random_frames(tracker.modalities, seed=0), np.array([60.0, 40.0, 24.0, 20.0]))

@@ -377,3 +377,21 @@ def test_template_update_gate_never_passed_below_threshold():
     net, _, updates = _track_with_gate([0.49] * 15, update_interval=1, update_threshold=0.5, update_start=1)
     assert updates == [None] * 15 and all(len(t) == 1 for t in net.templates)
 
+
+
+def test_every_tracker_satisfies_the_tracker_protocol(tmp_path):
+    """Ours (from a network and from a checkpoint) is a :class:`src.tracking.Tracker`; a factory (a class,
+    a config, a partial) is not one, and is told apart from one (src.tracking.base.is_factory). The
+    classical baselines: tests/test_baselines.py; the ONNX tracker: tests/test_export.py."""
+    import functools
+
+    from src.tracking import Tracker, is_factory
+
+    trackers = [OSTrackTracker(tiny_net()),
+                OSTrackTracker.from_checkpoint(save_checkpoint(tmp_path / "c.ckpt"), device="cpu")]
+    for tracker in trackers:
+        assert isinstance(tracker, Tracker) and not is_factory(tracker)
+    factories = [OSTrackTracker, {"_target_": "src.tracking.tracker.OSTrackTracker"},
+                 functools.partial(OSTrackTracker.from_checkpoint, "c.ckpt")]
+    assert all(is_factory(f) for f in factories)
+    assert not isinstance(object(), Tracker)
