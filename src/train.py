@@ -35,7 +35,7 @@ from src.learning.checkpoints import (
 )
 from src.learning.utils import instantiate_group, task_wrapper, to_float
 from src.report import empty_report, print_results_table, run_identity, write_metrics
-from src.report.wandb_run import define_best, log_report
+from src.report.wandb_run import define_best, log_checkpoint, log_report
 from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
 from src.utils.io import write_json
 
@@ -134,6 +134,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         })
         if cfg.get("export_weights") and best:
             report["exported"] = export_weights(best, Path(cfg.export_weights))
+        if best:  # the best checkpoint, with its test metrics, as the run's model artifact
+            for run in wandb_runs:
+                log_checkpoint(run, best, report, (report.get("exported") or {}).get("path"))
         write_metrics(output_dir, report)
         if report.get("metrics"):
             print_results_table(report, title=f"{report['variant']} on {report['dataset']} (test)")

@@ -1,6 +1,6 @@
 """W&B records the results that matter, read back from the offline run: test metrics, plots, the
-sequence table, the best validation value, group/tags/job type; src.compare finds runs by the group in
-their config."""
+sequence table, the best validation value, group/tags/job type, the best checkpoint as a model artifact;
+src.compare finds runs by the group in their config."""
 
 from __future__ import annotations
 
@@ -78,7 +78,36 @@ def test_training_run_holds_test_metrics_and_best_validation(tmp_path, monkeypat
     run_dir = tmp_path / "train" / "runs" / "wb"
     wb = read_back(run_dir, "test/MSR")
     saved = json.loads((run_dir / "metrics.json").read_text())
+    (model,) = [a for a in wb["artifacts"] if a["type"] == "model"]  # the best checkpoint, with its scores
+    assert {"best", "latest"} <= set(model["aliases"]) and Path(saved["ckpt_path"]).name in model["files"]
+    assert model["metadata"]["metrics"]["MSR"] == pytest.approx(saved["metrics"]["MSR"])
     assert wb["summary"]["test/MSR"] == pytest.approx(saved["metrics"]["MSR"])
     assert "test/sequences" in wb["history_keys"] and "test/plots/precision" in wb["history_keys"]
     assert wb["best"].get("val/MSR") == "max"
     assert wb["job_type"] == "train" and wb["name"] == f"single_synthetic_s{cfg.seed}"
+
+
+def test_checkpoint_artifact_read_back_from_an_offline_run(tmp_path):
+    """log_checkpoint: the checkpoint and the exported weights as one ``model`` artifact of the run, its
+    metadata the test metrics, the identity and each file's sha256 (what training logs for its best)."""
+    code = f"""
+import wandb
+from pathlib import Path
+from src.report.wandb_run import log_checkpoint
+folder = Path({str(tmp_path)!r})
+(folder / "best.ckpt").write_bytes(b"c" * 1000)
+(folder / "net.pt").write_bytes(b"w" * 10)
+run = wandb.init(project="p", dir=str(folder), mode="offline")
+report = {{"metrics": {{"MSR": 0.5, "MPR": float("nan")}}, "variant": "cmc", "seed": 3,
+          "dataset": "synthetic"}}
+log_checkpoint(run, folder / "best.ckpt", report, folder / "net.pt")
+wandb.finish()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=ROOT)
+    (run_file,) = tmp_path.rglob("offline-run-*/run-*.wandb")
+    (artifact,) = read_offline_run(run_file)["artifacts"]
+    assert artifact["type"] == "model" and artifact["name"].startswith("model-")
+    assert artifact["files"] == {"best.ckpt": 1000, "net.pt": 10}
+    meta = artifact["metadata"]
+    assert meta["metrics"] == {"MSR": 0.5, "MPR": None} and meta["variant"] == "cmc" and meta["seed"] == 3
+    assert len(meta["sha256"]["best.ckpt"]) == 64

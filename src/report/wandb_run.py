@@ -3,9 +3,11 @@
 - :func:`log_report`: an evaluation report (metrics.json content) into a run: ``test/*`` in the summary
   (``test/<subset>/*`` per subset), ``fps/*`` with ``cpu_threads``, the plots as images and the
   per-sequence rows as a ``wandb.Table``. Training's end-of-run test and ``src.evaluate`` both call it.
+- :func:`log_checkpoint`: a training run's best checkpoint (and its exported weights file) as a ``model``
+  artifact of the run, aliased ``best``, with the test metrics and the run identity as its metadata.
 - :func:`define_best`: the run summary keeps the best value of a metric (``val/MSR``), not the last.
-- :func:`read_offline_run`: group, tags, job type, config and summary of an offline run, from its
-  ``run-<id>.wandb`` log (W&B 0.31 ships no Python reader for it; the format is documented below).
+- :func:`read_offline_run`: group, tags, job type, config, summary and logged artifacts of an offline run,
+  from its ``run-<id>.wandb`` log (W&B 0.31 ships no Python reader for it; the format is documented below).
 """
 
 from __future__ import annotations
@@ -46,6 +48,29 @@ def log_report(run: Any, report: Mapping[str, Any], out_dir: str | Path | None =
             payload[f"{prefix}/plots/{figure.stem}"] = wandb.Image(str(figure))
     if payload:
         run.log(payload)
+
+
+def log_checkpoint(run: Any, ckpt_path: str | Path, report: Mapping[str, Any],
+                   exported: str | Path | None = None) -> Any:
+    """Log ``ckpt_path`` (and the ``exported`` weights file) as the artifact ``model-<run id>`` of type
+    ``model``, aliases ``best`` and ``latest``; metadata: the test metrics, the run identity and the
+    files' sha256. Offline runs keep it in their log until ``wandb sync``. Returns the artifact."""
+    import wandb
+
+    from src.report import IDENTITY_KEYS
+    from src.utils.io import json_ready, sha256_file
+
+    files = [Path(ckpt_path)] + ([Path(exported)] if exported else [])
+    metadata = {"metrics": _scalars(report.get("metrics") or {}), "dataset": report.get("dataset"),
+                **{k: report.get(k) for k in IDENTITY_KEYS},
+                "sha256": {f.name: sha256_file(f) for f in files}}
+    description = f"best checkpoint of {report.get('variant')} on {report.get('dataset')}"
+    artifact = wandb.Artifact(f"model-{run.id}", type="model", metadata=json_ready(metadata),
+                              description=description)
+    for file in files:
+        artifact.add_file(str(file), name=file.name)
+    run.log_artifact(artifact, aliases=["best", "latest"])
+    return artifact
 
 
 def define_best(run: Any, name: str, mode: str = "max") -> None:
@@ -90,13 +115,14 @@ def _nested_set(tree: dict, key: str, nested: list[str], value: Any) -> None:
 
 
 def read_offline_run(path: str | Path) -> dict[str, Any]:
-    """``{group, tags, job_type, name, config, summary, history_keys, best}`` of an offline run (its
-    folder ``offline-run-*`` or its ``.wandb`` file); later records win, as W&B's server applies them."""
+    """``{group, tags, job_type, name, config, summary, history_keys, best, artifacts}`` of an offline run
+    (its folder ``offline-run-*`` or its ``.wandb`` file); later records win, as W&B's server applies them.
+    ``artifacts``: ``{name, type, aliases, metadata, files: {name: size}}`` per logged artifact."""
     path = Path(path)
     if path.is_dir():
         path = next(path.glob("run-*.wandb"))
     run: dict[str, Any] = {"group": None, "tags": [], "job_type": None, "name": None, "config": {},
-                           "summary": {}, "history_keys": set(), "best": {}}
+                           "summary": {}, "history_keys": set(), "best": {}, "artifacts": []}
     for record in offline_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
@@ -113,6 +139,11 @@ def read_offline_run(path: str | Path) -> dict[str, Any]:
                 _nested_set(run["summary"], item.key, list(item.nested_key), json.loads(item.value_json))
         elif kind == "history":
             run["history_keys"].update(item.key or item.nested_key[0] for item in record.history.item)
+        elif kind == "artifact":
+            a = record.artifact
+            run["artifacts"].append({"name": a.name, "type": a.type, "aliases": list(a.aliases),
+                                     "metadata": json.loads(a.metadata or "{}"),
+                                     "files": {e.path: e.size for e in a.manifest.contents}})
         elif kind == "metric" and record.metric.name:
             summary = record.metric.summary
             if summary.max or summary.min:
