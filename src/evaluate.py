@@ -61,6 +61,8 @@ def check_options(cfg: DictConfig) -> None:
     limit = cfg.get("limit_sequences")
     if limit is not None and int(limit) < 1:
         raise UserError(f"limit_sequences={limit}: must be at least 1 (null: every sequence)")
+    if int((cfg.get("videos") or {}).get("worst") or 0) < 0:
+        raise UserError(f"videos.worst={cfg.videos.worst}: must be 0 (no videos) or more")
     if cfg.get("ckpt_path") and (cfg.get("results_dir") or "ckpt_path" not in cfg.tracker.factory):
         why = "results_dir scores existing files" if cfg.get("results_dir") else \
             f"tracker={cfg.tracker.name} does not read a checkpoint"
@@ -86,7 +88,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     except (FileNotFoundError, AnnotationError) as error:  # the inputs, named by the reader: one line
         raise UserError(str(error)) from error
     dataset = cfg.data.get("dataset") or cfg.data.name
-    common = {"subsets": reader.subsets(), "dataset": dataset, "tau": cfg.tau}
+    videos = OmegaConf.to_container(cfg.videos) if cfg.get("videos") else None
+    common = {"subsets": reader.subsets(), "dataset": dataset, "tau": cfg.tau, "videos": videos}
     protocol = cfg.data.protocol
 
     with folder_lock(out_dir, ELSEWHERE):  # one evaluation per run directory at a time

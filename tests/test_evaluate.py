@@ -266,3 +266,36 @@ def test_a_data_root_without_sequences_is_a_user_error(tmp_path):
                  f"paths.output_dir={tmp_path / 'out'}"]
     with pytest.raises(UserError, match=r"empty: no sequence folders with visible.txt"):
         run(compose_evaluate(overrides))
+
+
+def test_videos_of_the_worst_sequences(bench, tmp_path):
+    """videos.worst=2: one MP4 (and GIF) per worst sequence, a frame per sequence frame, both modalities
+    side by side; an unknown figure is one line."""
+    import cv2
+
+    out = tmp_path / "out"
+    report = run(compose_evaluate(data_overrides(bench, out) + ["tracker=kcf_rgbt", "videos.worst=2",
+                                                                "videos.metric=APE"]))
+    from src.data.transforms import read_image
+
+    sequences, _ = read_sequences(bench)
+    lengths = {s.name: len(s) for s in sequences}
+    widths = {s.name: read_image(s.frames["visible"][0]).shape[1] for s in sequences}
+    videos = sorted((out / "videos").glob("*.mp4"))
+    assert [v.stem for v in videos] == sorted(lengths) and len(list((out / "videos").glob("*.gif"))) == 2
+    for video in videos:
+        capture = cv2.VideoCapture(str(video))
+        frames, shape = 0, None
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames, shape = frames + 1, frame.shape
+        assert frames == lengths[video.stem]
+        assert shape[1] == 2 * widths[video.stem]  # visible | thermal
+    from src.report.videos import worst_sequences
+
+    assert worst_sequences(report, 1, "APE") == [max(report["sequences"], key=lambda r: r["APE"])["name"]]
+    assert worst_sequences(report, 1, "MSR") == [min(report["sequences"], key=lambda r: r["MSR"])["name"]]
+    with pytest.raises(UserError, match="videos.metric=nope: not a per-sequence figure"):
+        worst_sequences(report, 1, "nope")

@@ -108,9 +108,11 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
                  out_dir: str | Path, *, subsets: Mapping[str, list[str]] | None = None,
                  tracker_name: str = "ours", dataset: str = "",
                  fps: Mapping[str, float | None] | None = None, tau: float = 0.03,
-                 extra: Mapping[str, Any] | None = None, plots: bool = True) -> dict[str, Any]:
+                 extra: Mapping[str, Any] | None = None, plots: bool = True,
+                 videos: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Score ``results`` ({name: [T, 4] ltwh}) and write ``metrics.json``, ``sequences.csv``, the
-    toolkits' raw-result layouts and plots into ``out_dir``.
+    toolkits' raw-result layouts and plots into ``out_dir``; with ``videos`` (``{worst: N, metric, gif}``)
+    also videos of the N worst sequences (:mod:`src.report.videos`).
 
     Sequences without results (skipped as bad) are left out of the scores and listed under
     ``skipped``. Returns the metrics.json content.
@@ -139,6 +141,13 @@ def write_report(results: Mapping[str, np.ndarray], sequences: list[Sequence], p
     write_csv(out_dir / "sequences.csv", report.get("sequences", []))
     if plots:
         save_plots(report, out_dir)
+    if videos and int(videos.get("worst") or 0) > 0:
+        from src.report.videos import write_worst_videos
+
+        written = write_worst_videos(report, scored, results, out_dir, int(videos["worst"]),
+                                     str(videos.get("metric", "MSR")), bool(videos.get("gif", True)))
+        log.info("videos of the %d worst sequences by %s: %s", len(written), videos.get("metric", "MSR"),
+                 ", ".join(p.name for p in written))
     log.info("%s on %s (%s): %s", tracker_name, dataset, protocol,
              ", ".join(f"{k}={v:.4g}" for k, v in report["metrics"].items() if isinstance(v, (int, float))))
     return report

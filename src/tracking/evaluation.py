@@ -32,7 +32,8 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
                      subsets: Mapping[str, list[str]] | None = None, tracker_name: str = "ours",
                      dataset: str = "", num_workers: int = 1, tau: float = 0.03, skip_bad: bool = False,
                      extra: Mapping[str, Any] | None = None, plots: bool = True,
-                     progress: bool = True, cpu_threads: int | None = None) -> dict[str, Any]:
+                     progress: bool = True, cpu_threads: int | None = None,
+                     videos: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Track ``sequences`` with ``tracker`` and write the full evaluation into ``out_dir``.
 
     Args:
@@ -44,6 +45,7 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
         cpu_threads: torch threads of each worker process (``num_workers > 1``; None: the cores
             shared out between the workers). metrics.json records the count in effect as
             ``cpu_threads`` beside ``fps``.
+        videos: ``{worst: N, metric, gif}``: videos of the N worst sequences (src.report.write_report).
 
     Returns the metrics.json content (``metrics``, ``fps``, ``subsets``, ``sequences``, ...).
     """
@@ -78,4 +80,4 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
         results = {n: r.boxes for n, r in runs.items()}
         return write_report(results, sequences, protocol, out_dir, subsets=subsets,
                             tracker_name=tracker_name, dataset=dataset, fps=fps, tau=tau, extra=extra,
-                            plots=plots)
+                            plots=plots, videos=videos)
