@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from src.utils.cli import (
     run_cli,
     set_cpu_threads,
 )
-from src.utils.io import folder_lock
+from src.utils.io import folder_lock, result_format
 
 # torch (through the tracking runner) is imported only once the inputs are checked, inside run(): a
 # mistyped path is reported within a second or two, not after torch's import
@@ -42,14 +41,28 @@ register_resolvers()
 log = logging.getLogger(__name__)
 
 
+def results_dirs(cfg: DictConfig) -> list[Path]:
+    """``results_dir`` as a list of folders: one (``results_dir=DIR``) or several (``results_dir=[A,B]``)."""
+    value = cfg.get("results_dir")
+    return [Path(str(v)) for v in (value if OmegaConf.is_list(value) else [value])]
+
+
 def check_inputs(cfg: DictConfig) -> None:
     """The user errors found without importing torch: a bad value, a missing data root, results folder
-    or checkpoint (:class:`~src.utils.cli.UserError`, one line on the command line)."""
+    or checkpoint, an unknown result format (:class:`~src.utils.cli.UserError`, one line)."""
     check_override_types(cfg, Path(__file__).resolve().parents[1] / "conf" / "evaluate.yaml")
     check_data_root(cfg.data, cfg.paths.get("data_dir"))
     if cfg.get("results_dir"):
-        if not Path(str(cfg.results_dir)).is_dir():
-            raise UserError(f"results_dir={cfg.results_dir}: no such directory")
+        for folder in results_dirs(cfg):
+            if not folder.is_dir():
+                raise UserError(f"results_dir={folder}: no such directory")
+        try:
+            result_format(cfg.results.format)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        if len(results_dirs(cfg)) > 1 and cfg.get("tracker_name"):
+            raise UserError("tracker_name names one tracker: with several results_dir, each is named by its "
+                            "folder")
     else:
         check_tracker_checkpoint(cfg.tracker, "or results_dir=DIR to score existing result files")
 
@@ -71,15 +84,13 @@ def check_options(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything ``python -m src.evaluate`` does, given its composed config: read the sequences, track
-    them (or read the result files), score and report."""
+    them (or read the result files), score and report. Returns the (last) report."""
     from src.data import open_benchmark
     from src.data.readers.base import AnnotationError
     from src.learning.checkpoints import checkpoint_info
-    from src.report import log_evaluation, write_report
-    from src.tracking.evaluation import ELSEWHERE, evaluate_tracker
-    from src.tracking.runner import SequenceRun, load_results, summarize_fps
+    from src.report import log_evaluation
+    from src.tracking.evaluation import ELSEWHERE, evaluate_results_dir, evaluate_tracker
 
-    start = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
     check_options(cfg)
     try:
@@ -87,23 +98,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         sequences = list(reader.sequences())[: cfg.get("limit_sequences")]
     except (FileNotFoundError, AnnotationError) as error:  # the inputs, named by the reader: one line
         raise UserError(str(error)) from error
-    dataset = cfg.data.get("dataset") or cfg.data.name
     videos = OmegaConf.to_container(cfg.videos) if cfg.get("videos") else None
+    dataset = cfg.data.get("dataset") or cfg.data.name
     common = {"subsets": reader.subsets(), "dataset": dataset, "tau": cfg.tau, "videos": videos}
-    protocol = cfg.data.protocol
-
+    reports, outputs = [], []
     with folder_lock(out_dir, ELSEWHERE):  # one evaluation per run directory at a time
-        if cfg.get("results_dir"):  # score-only mode
-            results_dir = Path(cfg.results_dir)
-            prefix = cfg.results.get("prefix") or ""
-            results = load_results(results_dir, sequences, cfg.results.format, prefix)
-            runs = [SequenceRun(n, b) for n, b in results.items()]
-            extra = {"results_dir": str(results_dir), "wall_time_s": time.perf_counter() - start}
-            report = write_report(results, sequences, protocol, out_dir, fps=summarize_fps(runs), extra=extra,
-                                  tracker_name=cfg.get("tracker_name") or results_dir.name, **common)
+        if cfg.get("results_dir"):  # score-only mode: one folder, or several (a sub-folder of out_dir each)
+            folders = results_dirs(cfg)
+            for folder in folders:
+                outputs.append(out_dir if len(folders) == 1 else out_dir / folder.name)
+                reports.append(evaluate_results_dir(
+                    folder, sequences, cfg.data.protocol, outputs[-1], box_format=cfg.results.format,
+                    prefix=cfg.results.get("prefix"), tracker_name=cfg.get("tracker_name"), **common))
         else:
-            tracker_cfg = cfg.tracker
-            extra = {}
+            tracker_cfg, extra = cfg.tracker, {}
             if "ckpt_path" in tracker_cfg.factory:
                 if not tracker_cfg.factory.ckpt_path:
                     raise ValueError(f"tracker={tracker_cfg.name} needs a checkpoint: pass ckpt_path=CKPT "
@@ -114,15 +122,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             wanted = extra.get("modalities") or tracker_cfg.get("modalities")
             check_modalities(sequences, wanted, tracker_cfg.name)
             set_cpu_threads(cfg.get("cpu_threads"))
-            report = evaluate_tracker(OmegaConf.to_container(tracker_cfg.factory, resolve=True), sequences,
-                                      protocol, out_dir, tracker_name=name, num_workers=int(cfg.num_workers),
-                                      skip_bad=bool(cfg.skip_bad_sequences), extra=extra,
-                                      cpu_threads=cfg.get("cpu_threads"), **common)
-    print(json.dumps({k: report[k] for k in ("tracker", "dataset", "protocol", "metrics", "fps")}, indent=2))
-    print(f"written to {out_dir}")
-    if cfg.get("log_wandb"):
-        log_evaluation(cfg, report, out_dir)
-    return report
+            outputs.append(out_dir)
+            reports.append(evaluate_tracker(
+                OmegaConf.to_container(tracker_cfg.factory, resolve=True), sequences, cfg.data.protocol,
+                out_dir, tracker_name=name, num_workers=int(cfg.num_workers), extra=extra,
+                cpu_threads=cfg.get("cpu_threads"), skip_bad=bool(cfg.skip_bad_sequences), **common))
+    for report, folder in zip(reports, outputs):
+        keys = ("tracker", "dataset", "protocol", "metrics", "fps")
+        print(json.dumps({k: report[k] for k in keys}, indent=2))
+        print(f"written to {folder}")
+        if cfg.get("log_wandb"):
+            log_evaluation(cfg, report, folder)
+    return reports[-1]
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

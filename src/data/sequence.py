@@ -3,6 +3,7 @@ rule for a modality a sequence lacks: the other stream stands in for it (:func:`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,3 +131,15 @@ class Sequence:
     def init_box(self) -> np.ndarray:
         """First-frame box of the reference ground truth (what a tracker is initialised with)."""
         return self.gt[0]
+
+
+def truncate(seq: Sequence, max_frames: int | None) -> Sequence:
+    """The first ``max_frames`` frames of ``seq`` (the whole sequence for None)."""
+    if max_frames is None or len(seq) <= max_frames:
+        return seq
+    attributes = {k: (v[:max_frames] if isinstance(v, np.ndarray) and v.ndim else v)
+                  for k, v in seq.attributes.items()}
+    return dataclasses.replace(
+        seq, frames={m: list(p[:max_frames]) for m, p in seq.frames.items()},
+        boxes={m: b[:max_frames] for m, b in seq.boxes.items()}, valid=seq.valid[:max_frames],
+        attributes=attributes)

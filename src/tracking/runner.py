@@ -33,7 +33,7 @@ from src.data.sequence import VISIBLE, MissingModalityError, Sequence, modalitie
 from src.data.transforms import check_same_size, read_image
 from src.tracking.base import is_factory
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
-from src.utils.io import atomic_write_text, sha256_file, write_json
+from src.utils.io import atomic_write_text, result_format, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +174,13 @@ def write_results(results_dir: str | Path, name: str, boxes: np.ndarray, times: 
 def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
     """Read a raw result file: one box a line, values separated by commas, spaces or tabs.
 
-    ``box_format`` ``ltwh`` (x y w h) or ``corner`` (x1 y1 x2 y2, continuous: w = x2 - x1) for
-    4-value rows. An 8-value row is a polygon (x1 y1 ... x4 y4, as some published RGBT234 results
-    are written) and becomes its axis-aligned bounding box, whatever ``box_format`` says.
+    ``box_format`` (:data:`src.utils.io.RESULT_FORMATS`) ``ltwh`` (x y w h) or ``xyxy`` (x1 y1 x2 y2,
+    continuous: w = x2 - x1; ``corner`` is its older name) for 4-value rows. An 8-value row is a polygon
+    (x1 y1 ... x4 y4, as some published RGBT234 results are written, ``polygon``) and becomes its
+    axis-aligned bounding box, whatever ``box_format`` says.
     Returns ``[T, 4]`` float64 ltwh. Errors name the file and the 1-based line.
     """
-    if box_format not in ("ltwh", "corner"):
-        raise ValueError(f"results.format must be 'ltwh' or 'corner', not {box_format!r}")
+    box_format = result_format(box_format)
     path = Path(path)
     # as annotation files are read: a byte-order mark passed over, lines broken at \n, \r\n and \r only, a
     # file that is not text an error naming it
@@ -190,11 +190,14 @@ def read_box_file(path: str | Path, box_format: str = "ltwh") -> np.ndarray:
                                       expected="4 values (x y w h) or 8 (a polygon)",
                                       not_a_number="non-numeric value in {text!r}")
     rows = []
-    for row in map(np.asarray, values):
+    for row, line in zip(map(np.asarray, values), line_numbers):
+        if box_format == "polygon" and len(row) != 8:
+            raise ValueError(f"{path}:{line}: {len(row)} values, but results.format=polygon "
+                             "(x1 y1 ... x4 y4)")
         if len(row) == 8:
             rows.append(polygon_to_ltwh(row))
         else:
-            rows.append(xyxy_to_ltwh(row) if box_format == "corner" else row)
+            rows.append(xyxy_to_ltwh(row) if box_format == "xyxy" else row)
     boxes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     bad = np.flatnonzero(~np.isfinite(boxes).all(1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0))
     if len(bad):  # scored as misses, as the toolkits do; said once, with the first line
@@ -215,27 +218,85 @@ def read_timing(timing_dir: str | Path, name: str, num_frames: int) -> dict[str,
     return {k: table[:, i] for i, k in enumerate(keys)}
 
 
-def load_results(results_dir: str | Path, sequences: Iterable[Sequence], box_format: str = "ltwh",
-                 prefix: str = "") -> dict[str, np.ndarray]:
-    """Raw result files for ``sequences``: ``<prefix><seq>.txt``, or GOT-10k's ``<seq>/<seq>_001.txt``.
+# the layouts a folder of raw results comes in, {prefix} and {seq} filled in: flat (RGBT234, GTOT, LasHeR as
+# published), one folder per sequence (several LasHeR releases), GOT-10k's
+RESULT_LAYOUTS = ("{prefix}{seq}.txt", "{seq}/{prefix}{seq}.txt", "{seq}/{prefix}{seq}_001.txt")
 
-    Checks each file's row count against the sequence length (the error names the file).
+
+def detect_prefix(results_dir: Path, names: Iterable[str]) -> str:
+    """The file-name prefix the result files of ``names`` share (``MDNet+RGBT_`` in
+    ``MDNet+RGBT_afterrain.txt``): the one most sequences have a file with; "" when none does."""
+    files = [p.relative_to(results_dir).as_posix() for p in results_dir.rglob("*.txt")]
+    counts: dict[str, int] = {}
+    for name in names:
+        found = set()
+        for file in files:
+            stem = file.rsplit("/", 1)[-1]
+            for suffix in (f"{name}.txt", f"{name}_001.txt"):
+                if stem.endswith(suffix):
+                    found.add(stem[: -len(suffix)])
+        for prefix in found:
+            counts[prefix] = counts.get(prefix, 0) + 1
+    return max(counts, key=lambda p: (counts[p], -len(p))) if counts else ""
+
+
+def find_result_files(results_dir: str | Path, names: Iterable[str], prefix: str | None = None
+                      ) -> tuple[dict[str, Path], str]:
+    """``{sequence: result file}`` in any of :data:`RESULT_LAYOUTS`, and the prefix used (``None``: found
+    by :func:`detect_prefix`). A FileNotFoundError lists every sequence without a file, in one line."""
+    results_dir, names = Path(results_dir), list(names)
+    if prefix is None:
+        prefix = "" if any((results_dir / f"{n}.txt").is_file() for n in names) else \
+            detect_prefix(results_dir, names)
+    files, missing = {}, []
+    for name in names:
+        path = next((results_dir / layout.format(prefix=prefix, seq=name) for layout in RESULT_LAYOUTS
+                     if (results_dir / layout.format(prefix=prefix, seq=name)).is_file()), None)
+        if path is None:
+            missing.append(name)
+        else:
+            files[name] = path
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        looked = " or ".join(layout.format(prefix=prefix, seq="<seq>") for layout in RESULT_LAYOUTS)
+        some = sorted(p.name for p in results_dir.glob("*.txt"))[:3]
+        hint = f" (files there: {', '.join(some)}, ...; results.prefix=?)" if some else ""
+        raise FileNotFoundError(f"{results_dir}: no result file for {len(missing)} of {len(names)} "
+                                f"sequences ({shown}); looked for {looked}{hint}")
+    return files, prefix
+
+
+def load_results(results_dir: str | Path, sequences: Iterable[Sequence], box_format: str = "ltwh",
+                 prefix: str | None = "", lengths: str = "strict") -> dict[str, np.ndarray]:
+    """Raw result files for ``sequences`` (:func:`find_result_files`: flat, per-sequence folders or
+    GOT-10k's layout; ``prefix=None`` finds the prefix), read by :func:`read_box_file`.
+
+    ``lengths``: a file with another row count than its sequence has frames is an error naming it
+    (``strict``), or is read as the ``rgbt`` toolkit reads it (``toolkit``): a long file is cut to the
+    sequence (its metrics pair boxes with ground truth by ``serial[:len(gt)]`` and ``map``), a short one
+    scored over the frames it has (``map`` stops at the shorter list); one warning lists every such file.
     """
+    sequences = list(sequences)
+    if lengths not in ("strict", "toolkit"):
+        raise ValueError(f"lengths={lengths!r}: 'strict' or 'toolkit'")
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: results directory not found")
-    results = {}
+    files, prefix = find_result_files(results_dir, [s.name for s in sequences], prefix)
+    results, odd = {}, []
     for seq in sequences:
-        candidates = [results_dir / f"{prefix}{seq.name}.txt",
-                      results_dir / seq.name / f"{prefix}{seq.name}_001.txt"]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            raise FileNotFoundError(f"no result file for sequence {seq.name}: looked for "
-                                    + " and ".join(str(p) for p in candidates))
+        path = files[seq.name]
         boxes = read_box_file(path, box_format)
         if len(boxes) != len(seq):
-            raise ValueError(f"{path}: {len(boxes)} boxes, but sequence {seq.name} has {len(seq)} frames")
+            if lengths == "strict":
+                raise ValueError(f"{path}: {len(boxes)} boxes, but sequence {seq.name} has {len(seq)} frames")
+            odd.append(f"{path.name} ({len(boxes)} rows for {len(seq)} frames: "
+                       + ("cut" if len(boxes) > len(seq) else "scored over its rows") + ")")
+            boxes = boxes[: len(seq)]
         results[seq.name] = boxes
+    if odd:
+        log.warning("%s: %d result file(s) of another length than their sequence, read as the rgbt toolkit "
+                    "does: %s", results_dir, len(odd), "; ".join(odd))
     return results
 
 

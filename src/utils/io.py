@@ -194,3 +194,17 @@ def folder_lock(folder: str | Path, instead: str = "use another folder") -> Iter
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # still locked: a process that opened it meanwhile finds it gone and retries
         os.close(fd)
+
+
+# the names results.format takes; "corner" is the older name of "xyxy"
+RESULT_FORMATS = ("ltwh", "xyxy", "polygon")
+FORMAT_ALIASES = {"corner": "xyxy"}
+
+
+def result_format(name: str) -> str:
+    """``results.format``'s canonical name (``ltwh``, ``xyxy``, ``polygon``); ValueError for another."""
+    name = FORMAT_ALIASES.get(str(name), str(name))
+    if name not in RESULT_FORMATS:
+        raise ValueError(f"results.format={name}: expected one of {', '.join(RESULT_FORMATS)} (x y w h; "
+                         "x1 y1 x2 y2; x1 y1 ... x4 y4)")
+    return name
