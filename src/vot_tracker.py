@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,11 @@ def read_frames(paths: Mapping[str, str], wanted: tuple[str, ...]) -> dict[str, 
 def serve(tracker: Any, channels: str = "rgbt") -> None:
     """Answer the toolkit's requests until it quits: initialise on ``initialize`` (at every multistart
     anchor), track on ``frame``, reply with the box as a rectangle."""
-    import trax
+    try:
+        import trax
+    except ImportError:
+        sys.exit("src.vot_tracker: no vot-trax package on the path (make vot links it into "
+                 ".vot-venv/trax-path, which trackers.ini's `paths` names)")
 
     names = CHANNEL_SETS[channels]
     wanted = tuple(getattr(tracker, "modalities", ("visible",)))

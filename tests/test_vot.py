@@ -161,6 +161,17 @@ def test_oracle_reports_the_workspace_ground_truth(tiny_sequences, tmp_path):
     np.testing.assert_allclose(box, tiny_sequences[0].gt[6], atol=1e-4)
 
 
+def test_vot_tracker_without_trax_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {OVERRIDES_ENV: "tracker=oracle"}
+    # the project's interpreter without the toolkit's trax-path: no vot-trax to import
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.'); "
+                           "from src.vot_tracker import main; main()"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("src.vot_tracker: no vot-trax package on the path (make vot links it into "
+                                   ".vot-venv/trax-path, which trackers.ini's `paths` names)")
+
+
 def test_vot_tracker_builds_a_baseline_from_its_overrides():
     tracker = build(["tracker=kcf_rgbt", "cpu_threads=1"])
     assert tuple(tracker.modalities) == ("visible", "infrared")
