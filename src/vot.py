@@ -215,6 +215,8 @@ def write_workspace(out: Path, sequences: list[Any], cfg: Mapping, ckpt: Path | 
         raise UserError(f"workspace={out}: exists and is not an empty folder")
     if not sequences:
         raise UserError("no sequences to write (data, split, limit_sequences)")
+    if cfg.get("max_frames") is not None and int(cfg["max_frames"]) < 2:
+        raise UserError(f"max_frames={cfg['max_frames']}: a run needs at least 2 frames (null: every frame)")
     entries = tracker_entries(cfg, ckpt)  # checked before anything is written
     out.mkdir(parents=True, exist_ok=True)
     seq_dir = out / "sequences"

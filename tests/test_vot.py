@@ -121,6 +121,8 @@ def test_workspace_bad_inputs_are_one_line_errors(tiny_sequences, tmp_path):
     (tmp_path / "b" / "x").write_text("")
     with pytest.raises(UserError, match="exists and is not an empty folder"):
         write_workspace(tmp_path / "b", tiny_sequences, vot_cfg(), None)
+    with pytest.raises(UserError, match="max_frames=1: a run needs at least 2 frames"):
+        write_workspace(tmp_path / "e", tiny_sequences, vot_cfg(max_frames=1), None)
     with pytest.raises(UserError, match="eao_low=20, eao_high=16"):
         write_workspace(tmp_path / "c", tiny_sequences, vot_cfg(eao_low=20), None)
     single = tiny_sequences[0]
