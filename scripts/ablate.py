@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"({i}/{len(plan)}) {name}: done earlier ({wall:.0f} s), skipped", style="dim")
             continue
         todo = [n for n, a in plan[i - 1:] if not finished(record, n, a)]
-        console.rule(f"[bold]({i}/{len(plan)}) {name}[/] (this session {time.perf_counter() - start:.0f} s, "
+        console.rule(f"[bold]({i}/{len(plan)}) {name}[/] (this run {time.perf_counter() - start:.0f} s, "
                      f"about {eta(record, todo)} left)")
         t0 = time.perf_counter()
         code = run_stage(name, argv_, study / "logs" / f"{name}.log")

@@ -5,7 +5,7 @@
                                  [--online 0 0.75]
 
 1. Generates the default synthetic benchmark (conf/data/synthetic.yaml's ``generate`` section)
-   into a temporary folder and reports the wall time (the issue's budget: under 60 s on 2 cores).
+   into a temporary folder and reports the wall time (the budget: under 60 s on 2 cores).
 2. Serves training batches from it through TrackingDataModule at the CPU default crop sizes and
    reports pairs/s for each worker count and each share of pairs drawn from new scenes on the fly
    (``--online``; ``data.online.fraction``, 0.75 in ``make train``) (first batch excluded: worker start-up).

@@ -28,8 +28,8 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from src.export import export  # noqa: E402
 from src.models import build_network  # noqa: E402
+from src.network_export import export  # noqa: E402
 from src.tracking.onnx_runtime import onnx_tracker  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
 

@@ -6,8 +6,8 @@
 The sequence is generated in the ``data=folder`` layout (``src.data.synthetic.long_sequence``, 96x72
 frames: memory, not accuracy, is measured) and read back by the folder reader. Each tracker then goes
 through the whole evaluation path in this process, as ``python -m src.evaluate`` runs it with one worker
-(``src.evaluate.evaluate_tracker``: tracking, raw results, timing, metrics.json, sequences.csv, plots),
-then its report into an offline W&B run (``src.utils.wandb_run.log_report``, what ``log_wandb=true``
+(``src.tracking.evaluation.evaluate_tracker``: tracking, raw results, timing, metrics.json, sequences.csv,
+plots), then its report into an offline W&B run (``src.report.wandb_run.log_report``, what ``log_wandb=true``
 logs) and the validation scoring (``TrackingScores``, what validation computes after tracking).
 
 Resident memory (VmRSS) is sampled every ``--every`` frames while tracking; the figure of merit is its
@@ -40,10 +40,10 @@ from src.utils.processes import MemoryProbe, resident_mb  # noqa: E402
 def bench(name: str, sequence: Any, out_dir: Path, every: int) -> dict[str, Any]:
     import wandb
 
-    from src.evaluate import evaluate_tracker
     from src.metrics import TrackingScores
+    from src.report.wandb_run import log_report
+    from src.tracking.evaluation import evaluate_tracker
     from src.tracking.runner import benchmark_tracker, read_box_file
-    from src.utils.wandb_run import log_report
 
     probe = MemoryProbe(benchmark_tracker(name), every)
     before = resident_mb()

@@ -28,8 +28,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from src.conf import compose_net  # noqa: E402
+from src.learning.objective import TrackingObjective  # noqa: E402
 from src.models import build_network  # noqa: E402
-from src.training.objective import TrackingObjective  # noqa: E402
 
 
 def batch(net, size: int, channels_last: bool) -> dict:

@@ -41,10 +41,10 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from src.conf import register_resolvers  # noqa: E402
 from src.data.datamodule import build_datamodule  # noqa: E402
 from src.data.transforms import read_image  # noqa: E402
+from src.learning.module import TrackerLitModule  # noqa: E402
 from src.metrics.functional import iou as ltwh_iou  # noqa: E402
 from src.models.layers.head import CenterPredictor  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
-from src.training.module import TrackerLitModule  # noqa: E402
 from src.utils.boxes import cxcywh_to_xyxy  # noqa: E402
 
 register_resolvers()  # before composing conf/ (src/conf.py)

@@ -123,7 +123,7 @@ class OptimizerConfig:
 
 @dataclass
 class StepScheduleConfig:
-    """``model.scheduler`` from conf/model/scheduler/step.yaml (src.training.schedules.step_schedule)."""
+    """``model.scheduler`` from conf/model/scheduler/step.yaml (src.learning.schedules.step_schedule)."""
 
     _target_: str = MISSING
     _partial_: bool = MISSING
@@ -133,7 +133,7 @@ class StepScheduleConfig:
 
 @dataclass
 class CosineScheduleConfig:
-    """``model.scheduler`` from conf/model/scheduler/cosine.yaml (src.training.schedules.cosine_schedule)."""
+    """``model.scheduler`` from conf/model/scheduler/cosine.yaml (src.learning.schedules.cosine_schedule)."""
 
     _target_: str = MISSING
     _partial_: bool = MISSING
@@ -143,7 +143,7 @@ class CosineScheduleConfig:
 
 @dataclass
 class LossConfig:
-    """``model.loss``: src.training.objective.TrackingObjective's arguments."""
+    """``model.loss``: src.learning.objective.TrackingObjective's arguments."""
 
     focal_weight: float = MISSING
     giou_weight: float = MISSING

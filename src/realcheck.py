@@ -116,7 +116,7 @@ def stage(real: Path, out: Path) -> dict[str, str]:
 def tracker_modalities(tracker: str, ckpt: Path | None) -> list[str]:
     """The streams a tracker reads: its config's, or the checkpoint's network's."""
     if tracker == "ours":
-        from src.training.checkpoints import checkpoint_info
+        from src.learning.checkpoints import checkpoint_info
 
         return checkpoint_info(ckpt)["modalities"] or ["visible", "infrared"]
     return list(

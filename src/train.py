@@ -25,24 +25,19 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.conf import register_resolvers
 from src.data.datamodule import build_datamodule
-from src.training.checkpoints import (
+from src.learning.checkpoints import (
     AtomicCheckpointIO,
     RunConfigInCheckpoint,
     checkpoint_info,
     export_weights,
-    fusion_align,
     resolve_ckpt_path,
     run_config,
 )
-from src.training.utils import (
-    instantiate_group,
-    print_results_table,
-    task_wrapper,
-    to_float,
-)
+from src.learning.utils import instantiate_group, task_wrapper, to_float
+from src.report import empty_report, print_results_table, run_identity, write_metrics
+from src.report.wandb_run import define_best, log_report
 from src.utils.cli import check_checkpoint, check_data_root, check_override_types, run_cli, set_cpu_threads
 from src.utils.io import write_json
-from src.utils.wandb_run import define_best, log_report
 
 # ${uid:} (run directories) and ${tags_with:} (W&B tags): before Hydra composes this command's config
 register_resolvers()
@@ -50,11 +45,11 @@ log = logging.getLogger(__name__)
 
 
 def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[str, Any]:
-    """Track ``cfg.data``'s test split with ``ckpt_path`` and score it through src/evaluate.py (the
-    one code path that writes evaluation reports); raw results, plots and a report land in
+    """Track ``cfg.data``'s test split with ``ckpt_path`` and score it as ``src.evaluate`` does
+    (:func:`src.tracking.evaluation.evaluate_tracker`); raw results, plots and a report land in
     ``output_dir/test``. Returns the report (metrics.json content)."""
     from src.data import open_benchmark
-    from src.evaluate import evaluate_tracker
+    from src.tracking.evaluation import evaluate_tracker
 
     reader = open_benchmark(cfg.data, cfg.test_split)
     sequences = list(reader.sequences())
@@ -116,35 +111,32 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.best_model_path), "")
 
     if trainer.is_global_zero:  # under `strategy=ddp` every rank runs this function
-        payload: dict[str, Any] = {}
+        dataset = cfg.data.get("dataset", cfg.data.get("name"))
+        report = empty_report("ours", dataset, cfg.data.get("protocol"))
         if cfg.get("test") and best:
-            payload = test_checkpoint(cfg, best, output_dir)
+            report = test_checkpoint(cfg, best, output_dir)
             for run in wandb_runs:
-                log_report(run, payload, output_dir / "test")
-            metrics.update({f"test/{k}": to_float(v) for k, v in (payload.get("metrics") or {}).items()})
+                log_report(run, report, output_dir / "test")
+            metrics.update({f"test/{k}": to_float(v) for k, v in (report.get("metrics") or {}).items()})
         elif cfg.get("test") and trainer.fast_dev_run:
             log.info("fast_dev_run saves no checkpoint: the end-of-run test is skipped")
         elif cfg.get("test"):
             log.warning("no checkpoint was saved (is callbacks.model_checkpoint disabled?): test skipped")
-        payload.update({
-            "tracker": payload.get("tracker", "ours"),
-            "dataset": cfg.data.get("dataset", cfg.data.get("name")),
-            "protocol": cfg.data.get("protocol"),
-            "variant": cfg.model.net.get("variant"),
-            "tsf": _tsf(cfg.model.net),
-            "align": fusion_align(cfg.model.net),
-            "seed": cfg.get("seed"),
-            "ckpt_path": best or None,
+        # metrics.json: the test report's shape (src.report), the network's identity from this run's
+        # config, and what training adds
+        net = OmegaConf.to_container(cfg.model.net, resolve=True)
+        report.update(run_identity(net, seed=cfg.get("seed"), ckpt_path=best or None))
+        report.update({
             "wall_time_s": round(time.perf_counter() - start, 2),
             "train": {k: v for k, v in metrics.items() if not k.startswith("test/")},
             "global_step": trainer.global_step,
             "epochs": trainer.current_epoch,
         })
         if cfg.get("export_weights") and best:
-            payload["exported"] = export_weights(best, Path(cfg.export_weights))
-        write_json(output_dir / "metrics.json", payload)
-        if payload.get("metrics"):
-            print_results_table(payload, title=f"{payload['variant']} on {payload['dataset']} (test)")
+            report["exported"] = export_weights(best, Path(cfg.export_weights))
+        write_metrics(output_dir, report)
+        if report.get("metrics"):
+            print_results_table(report, title=f"{report['variant']} on {report['dataset']} (test)")
         log.info("metrics.json: %s", output_dir / "metrics.json")
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
@@ -176,13 +168,6 @@ def monitor_pair_iou_without_tracking(cfg: DictConfig) -> None:
             checkpoint.monitor, checkpoint.mode = "val/iou", "max"
         if cfg.get("optimized_metric") in TRACKING_METRICS:
             cfg.optimized_metric = "val/iou"
-
-
-def _tsf(net_cfg: DictConfig) -> bool | None:
-    """Whether the token spatial filter is on (the backbone's ``sort_kept`` flag), if the config says."""
-    backbone = net_cfg.get("backbone") or {}
-    value = backbone.get("sort_kept", None)
-    return None if value is None else bool(value)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

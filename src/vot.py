@@ -184,7 +184,7 @@ def tracker_entries(cfg: Mapping, ckpt: Path | None) -> dict[str, dict[str, str]
     common = [f"cpu_threads={threads if threads else 'null'}"]
     entries = {}
     if ckpt is not None:
-        from src.training.checkpoints import checkpoint_info
+        from src.learning.checkpoints import checkpoint_info
 
         variant = checkpoint_info(ckpt).get("variant")
         entries["ours"] = tracker_entry(

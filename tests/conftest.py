@@ -1,36 +1,19 @@
-"""Shared test settings: offline W&B, few CPU threads, deterministic torch."""
+"""Shared test settings (offline W&B, deterministic torch) and the fixtures every module may use: the tiny
+synthetic benchmark and the composed training config shrunk to seconds."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from src.conf import register_resolvers
+from tests.helpers.configs import TINY, make_cfg
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 # what every entry point does first: the ${uid:} / ${tags_with:} resolvers the configs use
 register_resolvers()
-
-# A seconds-small synthetic benchmark: the `generate` keys it overrides (the others from
-# conf/data/synthetic.yaml); ``tiny_synthetic_root`` is one, generated once per test run. It is the
-# procedural world (data=synthetic_v1), whose content tests/test_data_synthetic.py checks; the calibrated
-# world has its own small benchmark in tests/test_data_world.py.
-TINY = {
-    "world": "procedural",
-    "seed": 0,
-    "width": 160,
-    "height": 120,
-    "splits": {
-        "train": {"sequences": 3, "frames": 16},
-        "val": {"sequences": 1, "frames": 16},
-        "test": {"sequences": 2, "frames": 16},
-    },
-    "target_size": [20, 30],
-    "small_target_size": [12, 16],
-    "workers": 1,
-}
-
 
 @pytest.fixture(autouse=True)
 def _torch_defaults():
@@ -47,3 +30,15 @@ def tiny_synthetic_root(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("data") / "synthetic_rgbt"
     return synthetic.generate(root, TINY, progress=False)
+
+
+@pytest.fixture
+def train_cfg(tiny_synthetic_root, tmp_path):
+    """``train_cfg(run, *overrides)``: conf/train.yaml composed as ``python -m src.train`` composes it,
+    shrunk to a seconds-long CPU run on the tiny benchmark (tests.helpers.configs.tiny_overrides), its
+    run directory ``tmp_path/train/runs/<run>``; ``overrides`` on top, per test."""
+
+    def compose(run: str, *overrides: str):
+        return make_cfg(Path(tiny_synthetic_root), tmp_path, run, *overrides)
+
+    return compose

@@ -82,7 +82,7 @@ def test_resume_skips_only_finished_runs(ablate, tmp_path, monkeypatch):
                         "--resume", str(study)]) == 0
     assert ran == ["train_single_s1", "baseline_kcf", "compare"]
     record = json.loads((study / "study.json").read_text())
-    assert record["stages"]["train_cmc_s1"]["wall_time_s"] == 300.0  # kept from the first session
+    assert record["stages"]["train_cmc_s1"]["wall_time_s"] == 300.0  # kept from the interrupted run
     assert record["wandb_group"] == "study" and record["train_recipe"]["test_workers"] == "1"
 
 

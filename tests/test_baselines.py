@@ -13,13 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from src.conf import baseline_names
+from src.tracking import Tracker
 from src.tracking.baselines import KCFTracker, OpenCVTracker
 from src.tracking.baselines.features import NUM_CHANNELS, gradient_orientation_features, multimodal_features
 from src.utils.boxes import ltwh_to_xyxy
+from tests.helpers.configs import compose_config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 BASELINES = baseline_names()  # conf/tracker/ less our network's
@@ -78,15 +79,13 @@ def run_tracker(tracker, visible: np.ndarray, infrared: np.ndarray, boxes: np.nd
 
 
 def build(name: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+    cfg = compose_config("evaluate", overrides=[f"tracker={name}"])
     return cfg.tracker, instantiate(cfg.tracker.factory)
 
 
 def kcf(name: str = "kcf", **overrides) -> KCFTracker:
     """Our KCF with conf/tracker/<name>.yaml's settings (the paper's; the one copy), ``overrides`` on top."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+    cfg = compose_config("evaluate", overrides=[f"tracker={name}"])
     return instantiate(cfg.tracker.factory, **overrides)
 
 
@@ -110,6 +109,7 @@ FLOORS = {
 def test_baseline_tracks_moving_target(name, moving_target):
     cfg, tracker = build(name)
     assert cfg.name == name
+    assert isinstance(tracker, Tracker)  # the interface the runner drives (src/tracking/base.py)
     assert tuple(tracker.modalities) == tuple(cfg.modalities)
     score = run_tracker(tracker, *moving_target)
     assert score > FLOORS[name], f"{name}: mean IoU {score:.3f} <= floor {FLOORS[name]}"

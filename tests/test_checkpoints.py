@@ -1,4 +1,4 @@
-"""Checkpoints on disk (src/training/checkpoints.py): atomic saves, checks before loading, and
+"""Checkpoints on disk (src/learning/checkpoints.py): atomic saves, checks before loading, and
 ``ckpt_path=last`` limited to runs with this run's config."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.training import checkpoints as C
+from src.learning import checkpoints as C
 from src.utils.configs import first_difference
 
 CONFIG = {"model": {"net": {"variant": "cmc", "backbone": {"sort_kept": True, "depth": 2}}},
@@ -102,13 +102,12 @@ def test_atomic_save_keeps_the_old_file_when_a_save_fails(tmp_path, monkeypatch)
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
 
 
-def test_module_hparams_net_is_the_run_configs_net(tiny_synthetic_root, tmp_path):
+def test_module_hparams_net_is_the_run_configs_net(tmp_path, train_cfg):
     """check_network compares the checkpoint's ``hyper_parameters.net`` with the run's ``model.net``:
     they must be the same plain dict for the same config."""
     from hydra.utils import instantiate
 
-    from tests.test_train import make_cfg
 
-    cfg = make_cfg(Path(tiny_synthetic_root), tmp_path, "x")
+    cfg = train_cfg("x")
     module = instantiate(cfg.model, _convert_="all")
     assert first_difference(dict(module.hparams)["net"], C.run_config(cfg)["model"]["net"]) is None

@@ -15,6 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from src.utils.cli import UserError, check_checkpoint, check_data_root, check_override_types, one_line
+from tests.helpers.configs import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,21 +139,18 @@ def test_one_line_joins_a_wrapped_error():
 
 # -- cpu_threads --------------------------------------------------------------------------------------------
 def test_cpu_threads_is_one_key_for_every_entry_point():
-    from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        for name in ("train", "evaluate"):
-            cfg = compose(name, overrides=["cpu_threads=3"])
-            assert cfg.cpu_threads == 3
-            assert compose(name).cpu_threads == 1
+    for name in ("train", "evaluate"):
+        assert compose_config(name, ["cpu_threads=3"]).cpu_threads == 3
+        assert compose_config(name).cpu_threads == 1
     for name in ("train", "evaluate"):  # the default lives in conf/runtime/default.yaml only
         assert "cpu_threads" not in OmegaConf.load(ROOT / "conf" / f"{name}.yaml")
 
 
 def test_evaluate_records_cpu_threads_beside_fps(tiny_synthetic_root, tmp_path):
     from src.evaluate import run
-    from tests.test_evaluate import compose_evaluate, data_overrides
-    from tests.test_tracking import save_checkpoint
+    from tests.helpers.configs import compose_evaluate, data_overrides
+    from tests.helpers.tracking import save_checkpoint
 
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc")
     before = torch.get_num_threads()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from src import compare
 from src.conf import baseline_names, variant_names
+from tests.helpers.configs import compose_config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb"
@@ -183,9 +183,8 @@ def test_outputs_and_plots(study, tmp_path):
 def test_hydra_entry_point_and_wandb_summary(study, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "compare"
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="compare", overrides=[f"inputs=[{study}]", f"output_dir={out}",
-                                                         "summary_group=study_fixture", "wandb_mode=offline"])
+    cfg = compose_config("compare", overrides=[f"inputs=[{study}]", f"output_dir={out}",
+                                                     "summary_group=study_fixture", "wandb_mode=offline"])
     tables = compare.run(cfg)
     assert {t.name for t in tables} == {"methods", "ablation", "tsf", "extreme", "normal", "significance"}
     run_files = list(out.rglob("offline-run-*/run-*.wandb"))

@@ -1,5 +1,6 @@
-"""Config hazards a new user hit (issue 14): multirun folder names, `make help` piped, `debug=fdr`'s
-end-of-run message, optuna's sqlite storage, the groups `--help` lists."""
+"""Config hazards a new user hits: multirun folder names, `make help` piped, `debug=fdr`'s end-of-run
+message, optuna's sqlite storage, the groups `--help` lists, crop factors that training and tracking
+must share."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_tracking import write_benchmark
+from tests.helpers.configs import compose_config
+from tests.helpers.tracking import write_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,10 +57,10 @@ def test_make_help_has_no_colour_codes_when_piped():
     assert any(line.split()[:1] == ["test"] for line in lines)
 
 
-def test_fast_dev_run_does_not_warn_about_a_missing_checkpoint(tiny_synthetic_root, tmp_path, caplog):
-    from tests.test_train import make_cfg, run_train
+def test_fast_dev_run_does_not_warn_about_a_missing_checkpoint(tmp_path, caplog, train_cfg):
+    from tests.helpers.configs import run_train
 
-    cfg = make_cfg(tiny_synthetic_root, tmp_path, "fdr", "+variant=single", "debug=fdr", "logger=csv")
+    cfg = train_cfg("fdr", "+variant=single", "debug=fdr", "logger=csv")
     with caplog.at_level(logging.INFO):
         run_train(cfg)
     assert not [r for r in caplog.records if "no checkpoint was saved" in r.getMessage()]
@@ -89,3 +91,18 @@ def test_help_lists_only_the_groups_the_command_reads(module, reads, ignores):
         assert word in groups
     for word in ignores:
         assert word not in groups, word
+
+
+@pytest.mark.parametrize("data", ["synthetic", "rgbt234", "lasher", "folder"])
+def test_tracking_crops_as_training_does(data):
+    """The crop factors live in conf/data/pipeline/default.yaml only: the tracker of `src.evaluate`, the
+    tracker validation and the end-of-run test build (loop_defaults) and training all read them."""
+    from src.tracking.tracker import loop_defaults
+
+    train = compose_config("train", [f"data={data}"])
+    evaluate = compose_config("evaluate", [f"data={data}", "ckpt_path=x.ckpt"])
+    for key in ("template_factor", "search_factor"):
+        assert evaluate.tracker.factory[key] == train.data[key] == loop_defaults()[key]
+    # an override of the data's factor reaches the tracker: no second copy to forget
+    moved = compose_config("evaluate", [f"data={data}", "data.search_factor=5.0", "ckpt_path=x.ckpt"])
+    assert moved.tracker.factory.search_factor == 5.0

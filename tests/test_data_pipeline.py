@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -16,6 +15,7 @@ from src.data.processing import Augmentation, PairProcessing, gaussian_radius, h
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import Sequence
 from src.data.transforms import MEAN, STD, Jitter
+from tests.helpers.configs import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 KEYS = {
@@ -242,7 +242,7 @@ ONLINE = {"fraction": 1.0, "frames": 20, "generate": {"width": 160, "height": 12
 
 
 def test_online_pairs_are_new_scenes_deterministic_and_worker_independent(tiny_synthetic_root):
-    from tests.conftest import TINY
+    from tests.helpers.configs import TINY
 
     generate = {**TINY, "workers": 1}
     a = _epoch(_datamodule(tiny_synthetic_root, generate=generate, online=ONLINE))
@@ -263,7 +263,7 @@ def test_online_pairs_are_new_scenes_deterministic_and_worker_independent(tiny_s
 
 
 def test_online_fraction_mixes_scenes_and_the_written_split(tiny_synthetic_root):
-    from tests.conftest import TINY
+    from tests.helpers.configs import TINY
 
     generate = {**TINY, "workers": 1}
     dm = _datamodule(tiny_synthetic_root, generate=generate, online={**ONLINE, "fraction": 0.5},
@@ -343,10 +343,9 @@ def test_sequences_and_subsets_for_tracking(tiny_synthetic_root):
 
 def test_config_instantiates_with_train_sizes(tiny_synthetic_root):
     """conf/data/synthetic.yaml through Hydra, as src/train.py instantiates it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "train", overrides=[f"data.root={tiny_synthetic_root}", "data.num_workers=0", "data.batch_size=2"]
-        )
+    cfg = compose_config(
+        "train", overrides=[f"data.root={tiny_synthetic_root}", "data.num_workers=0", "data.batch_size=2"]
+    )
     assert "model." not in OmegaConf.to_yaml(cfg.data, resolve=False)  # never interpolates model.*
     dm = instantiate(
         cfg.data,
@@ -368,8 +367,7 @@ def test_config_instantiates_with_train_sizes(tiny_synthetic_root):
     "name", ["synthetic", "rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100", "lasot", "folder"]
 )
 def test_every_data_config_composes(name):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={name}"])
+    cfg = compose_config("train", overrides=[f"data={name}"])
     data = cfg.data
     assert data._target_ == "src.data.datamodule.TrackingDataModule"
     assert data.name in ("rgbt234", "rgbt210", "gtot", "lasher", "got10k", "otb100", "lasot", "folder")

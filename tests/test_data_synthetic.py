@@ -13,7 +13,7 @@ from src.data import open_benchmark, synthetic
 from src.data.readers import get_reader
 from src.data.sequence import INFRARED, VISIBLE
 from src.data.transforms import read_image
-from tests.conftest import TINY
+from tests.helpers.configs import TINY
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from src.data.readers import get_reader
 from src.data.sequence import INFRARED, VISIBLE
 from src.data.synthetic import assets, calibrate, sources, thermal, world
 from src.data.synthetic.render import RGB, paste
+from tests.helpers.configs import compose_config
 
 # a small calibrated benchmark: the default world, fewer and shorter sequences
 TINY_WORLD = {
@@ -32,12 +33,9 @@ def config(**overrides) -> dict:
 
 def test_the_default_world_is_the_calibrated_one_and_v1_stays_procedural():
     assert synthetic.config_defaults()["world"] == "calibrated"
-    from hydra import compose, initialize_config_dir
 
-    from src.data.synthetic.scene import CONFIG_PATH
 
-    with initialize_config_dir(config_dir=str(CONFIG_PATH.parents[1]), version_base="1.3"):
-        cfg = compose("train", overrides=["data=synthetic_v1"])
+    cfg = compose_config("train", overrides=["data=synthetic_v1"])
     assert cfg.data.generate.world == "procedural"
     assert cfg.data.generate.splits.test.sequences == 16  # the split earlier figures were measured on
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from src.demo import _box_argument, parse_box, run
 from src.utils.cli import UserError
-from tests.test_tracking import save_checkpoint
+from tests.helpers.configs import compose_config
+from tests.helpers.tracking import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_FRAMES, SIZE, BOX = 12, (128, 96), (30.0, 30.0, 20.0, 20.0)  # first-frame box; moves 2 px right a frame
@@ -49,8 +49,7 @@ def clips(tmp_path_factory):
 
 
 def compose_demo(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("demo", overrides=overrides)
+    return compose_config("demo", overrides=overrides)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -96,7 +95,7 @@ def test_baseline_tracks_a_user_mp4(clips, tmp_path, capsys):
 def test_checkpoint_tracks_visible_and_thermal_clips(clips, tmp_path, weights):
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc")
     if weights == "exported":
-        from src.training.checkpoints import export_weights
+        from src.learning.checkpoints import export_weights
 
         ckpt = Path(export_weights(ckpt, tmp_path / "cmc_weights.pt")["path"])
     out = tmp_path / "out"

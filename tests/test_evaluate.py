@@ -8,25 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from src.evaluate import evaluate_tracker, run
+from src.evaluate import run
+from src.tracking.evaluation import evaluate_tracker
 from src.tracking.runner import read_box_file
 from src.tracking.tracker import OSTrackTracker
-from tests.test_tracking import read_sequences, save_checkpoint, tiny_net, write_benchmark
+from src.utils.cli import UserError
+from tests.helpers.configs import compose_evaluate, data_overrides
+from tests.helpers.tracking import read_sequences, save_checkpoint, tiny_net, write_benchmark
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 SEED_METRICS = {"SR@0.5", "SR@0.75", "SR@0.9", "AOR", "APE", "track_success", "max_ratio", "miss_count"}
-
-
-def compose_evaluate(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("evaluate", overrides=overrides)
-
-
-def data_overrides(root: Path, out: Path) -> list[str]:
-    # the tiny benchmark stands in for the synthetic one: no generation, its own root
-    return ["data=synthetic", f"data.root={root}", "~data.generate", f"paths.output_dir={out}"]
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +77,14 @@ def test_read_box_file_bom_and_non_finite_boxes(tmp_path, caplog):
 
 def test_options_evaluate_would_ignore(annotations_only, tmp_path, caplog):
     base = data_overrides(annotations_only, tmp_path / "out")
-    with pytest.raises(ValueError, match="data.foo: unknown key"):
+    with pytest.raises(UserError, match="data.foo: unknown key"):
         run(compose_evaluate(base + ["+data.foo=1"]))
-    with pytest.raises(ValueError, match="limit_sequences=0: must be at least 1"):
+    with pytest.raises(UserError, match="limit_sequences=0: must be at least 1"):
         run(compose_evaluate(base + ["limit_sequences=0", "tracker=kcf"]))
     # a random file as checkpoint: one line naming it, not torch's mmap message
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint at all" * 10)
-    from src.training.checkpoints import CheckpointError
+    from src.learning.checkpoints import CheckpointError
 
     with pytest.raises(CheckpointError, match=r"junk.ckpt: not a PyTorch checkpoint \(230 bytes"):
         run(compose_evaluate(base + [f"ckpt_path={junk}"]))
@@ -229,7 +221,7 @@ def test_single_modal_checkpoint_reads_visible_only(bench, tmp_path):
 
 
 def test_checkpoint_info_reads_the_training_run(tmp_path):
-    from src.training.checkpoints import checkpoint_info
+    from src.learning.checkpoints import checkpoint_info
 
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
@@ -245,8 +237,8 @@ def test_checkpoint_info_reads_the_training_run(tmp_path):
 def test_an_exported_weights_file_is_evaluated_like_its_checkpoint(bench, tmp_path):
     """`export_weights`' file ({"net", "config"}: the shipped checkpoint's form) tracks and is described as
     the training checkpoint it came from; a file that is neither keeps the checkpoint error."""
+    from src.learning.checkpoints import checkpoint_info, export_weights
     from src.models.pretrained import CheckpointError
-    from src.training.checkpoints import checkpoint_info, export_weights
 
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc", seed=None)
     weights = Path(export_weights(ckpt, tmp_path / "cmc_weights.pt")["path"])

@@ -9,19 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
-from src.export import input_names, load_network, parity, run
+from src.export import run
+from src.network_export import input_names, load_network, parity
+from src.tracking import Tracker
 from src.utils.cli import UserError
-from tests.test_tracking import random_frames, save_checkpoint
+from tests.helpers.configs import compose_config
+from tests.helpers.tracking import random_frames, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4
 
 
 def compose_export(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("export", overrides=overrides)
+    return compose_config("export", overrides=overrides)
 
 
 def candidate_elimination_is_on(net) -> bool:
@@ -57,6 +58,7 @@ def test_exported_onnx_tracks_like_pytorch(tmp_path):
     assert onnx_net.input_names == input_names(["visible", "infrared"])
     assert onnx_net.modalities == ["visible", "infrared"] and onnx_net.search_size == 64
     trackers = [OSTrackTracker.from_checkpoint(ckpt), onnx_tracker(path, threads=1)]
+    assert all(isinstance(t, Tracker) for t in trackers)  # src/tracking/base.py
     boxes = []
     for tracker in trackers:
         tracker.initialize(random_frames(tracker.modalities, seed=0), np.array([60.0, 40.0, 24.0, 20.0]))
@@ -66,7 +68,7 @@ def test_exported_onnx_tracks_like_pytorch(tmp_path):
 
 
 def test_exported_weights_file_exports_too(tmp_path):
-    from src.training.checkpoints import export_weights
+    from src.learning.checkpoints import export_weights
 
     weights = export_weights(save_checkpoint(tmp_path / "single.ckpt", "single"), tmp_path / "w.pt")["path"]
     output = tmp_path / "n.pt"

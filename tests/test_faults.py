@@ -115,7 +115,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
         return real_copyfile(src, dst, *args, **kwargs)
 
     torch.save, shutil.copyfile = save, copyfile
-    from tests.test_train import make_cfg, run_train
+    from tests.helpers.configs import make_cfg, run_train
 
     run_train(make_cfg(data_root, log_dir, "run", "logger=csv", "test=false", "trainer.max_epochs=2",
                        "trainer.check_val_every_n_epoch=10"))
@@ -124,7 +124,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow  # a training subprocess: ~30-60 s
 def test_sigkill_during_checkpoint_save_keeps_the_previous_last_ckpt(tiny_synthetic_root, tmp_path):
-    from src.training.checkpoints import read_training_checkpoint
+    from src.learning.checkpoints import read_training_checkpoint
 
     marker = tmp_path / "stalled"
     # the system temp dir on another filesystem than the logs, where one exists (a rename is then a copy)
@@ -199,7 +199,7 @@ class NaNNet:
     """Wraps a stand-in network so that its forward returns NaN maps on the calls in ``bad`` (1-based)."""
 
     def __init__(self, bad: set[int], value: float = float("nan")):
-        from tests.test_tracking import FixedBoxNet
+        from tests.helpers.tracking import FixedBoxNet
 
         self.inner = FixedBoxNet(rel_size=0.25)
         self.bad, self.value = bad, value
@@ -232,7 +232,7 @@ def _tracker(bad: set[int], value: float = float("nan")):
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_nonfinite_network_output_keeps_the_last_box_and_is_counted(tmp_path, value):
     from src.tracking.runner import NONFINITE, track_sequence
-    from tests.test_tracking import read_sequences, write_benchmark
+    from tests.helpers.tracking import read_sequences, write_benchmark
 
     sequences, _ = read_sequences(write_benchmark(tmp_path, num_sequences=1, num_frames=8))
     clean, _ = track_sequence(_tracker(set()), sequences[0])
@@ -265,8 +265,8 @@ class NaNBoxTracker:
 def test_nonfinite_boxes_are_counted_in_metrics_json_and_survive_a_resume(tmp_path):
     import json
 
-    from src.evaluate import evaluate_tracker
-    from tests.test_tracking import read_sequences, write_benchmark
+    from src.tracking.evaluation import evaluate_tracker
+    from tests.helpers.tracking import read_sequences, write_benchmark
 
     sequences, subsets = read_sequences(write_benchmark(tmp_path / "data", num_sequences=2, num_frames=6))
     out = tmp_path / "run"
@@ -286,11 +286,11 @@ def test_nonfinite_boxes_are_counted_in_metrics_json_and_survive_a_resume(tmp_pa
 def test_a_checkpoint_with_nan_weights_is_refused_in_one_line(tmp_path):
     import torch
 
+    from src.learning.checkpoints import checkpoint_info
     from src.models.pretrained import CheckpointError
     from src.tracking.tracker import OSTrackTracker
-    from src.training.checkpoints import checkpoint_info
     from src.utils.cli import UserError
-    from tests.test_tracking import save_checkpoint, write_benchmark
+    from tests.helpers.tracking import save_checkpoint, write_benchmark
 
     path = save_checkpoint(tmp_path / "diverged.ckpt")
     ckpt = torch.load(path, weights_only=True)
@@ -363,7 +363,7 @@ class StepTracker:
 
 
 def test_two_evaluations_into_one_folder_at_once(tmp_path):
-    from tests.test_tracking import write_benchmark
+    from tests.helpers.tracking import write_benchmark
 
     root = write_benchmark(tmp_path / "data", num_sequences=2, num_frames=12)
     run_dir = tmp_path / "run"

@@ -39,7 +39,7 @@ def test_the_folder_reader_reads_a_12862_frame_sequence(long_sequence):
 
 
 def _evaluate(tracker, sequence, out):
-    from src.evaluate import evaluate_tracker
+    from src.tracking.evaluation import evaluate_tracker
 
     probe = MemoryProbe(tracker, every=1000)
     report = evaluate_tracker(probe, [sequence], "otb", out, tracker_name="long", plots=False, progress=False)
@@ -56,8 +56,8 @@ def _check(probe, report, out, frames: int = LASHER_LONGEST):
 
 
 def test_kcf_rgbt_memory_is_flat_over_the_first_3000_frames(long_sequence, tmp_path):
+    from src.learning.validation import truncate
     from src.tracking.runner import benchmark_tracker
-    from src.training.validation import truncate
 
     probe, report = _evaluate(benchmark_tracker("kcf_rgbt"), truncate(long_sequence, 3001), tmp_path)
     _check(probe, report, tmp_path, frames=3001)

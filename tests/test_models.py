@@ -24,6 +24,7 @@ from src.models.layers import (
     template_mask_from_box,
 )
 from src.models.pretrained import load_pretrained, resize_pos_embed
+from tests.helpers.configs import compose_config
 
 CONF_DIR = str(src.__path__[0].rsplit("/", 1)[0] + "/conf")
 VARIANTS = variant_names()  # conf/variant/
@@ -44,12 +45,10 @@ def _one_thread():
 
 
 def compose_net(overrides: list[str]) -> dict:
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     register_resolvers()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train.yaml", overrides=overrides)
+    cfg = compose_config("train.yaml", overrides=overrides)
     return OmegaConf.to_container(cfg.model.net, resolve=True)
 
 
@@ -166,7 +165,8 @@ def test_head_stride_8_predicts_on_the_stem_grid(modalities):
 
 def test_score_map_starts_at_centernets_prior():
     """A new head scores every cell about 0.1 (CenterNet's bias -2.19), not 0.5: at 0.5 the focal loss of
-    the 255 background cells of a 16x16 map swamps the first steps (BENCHMARKS.md)."""
+    the 255 background cells of a 16x16 map swamps the first steps
+    (docs/results/benchmarks_history_2026-12-03)."""
     from src.models.layers.head import SCORE_PRIOR_BIAS, CenterPredictor
 
     head = CenterPredictor(32, channels=16, feat_size=8).train()
@@ -177,9 +177,9 @@ def test_score_map_starts_at_centernets_prior():
 
 
 def test_fine_token_branch_has_no_batch_statistics():
-    """The token branch of the stride-8 head reads no batch statistics: with BN there, weight decay shrank
-    its conv until the running variance was ~1e-5 and eval mode drifted from train mode (validation MSR
-    0.7 -> 0.01 in `experiment=synthetic_full`, BENCHMARKS.md). Train and eval mode must agree on it."""
+    """The token branch of the stride-8 head reads no batch statistics: with BN there, weight decay shrinks
+    its conv until the running variance is ~1e-5 and eval mode drifts from train mode
+    (docs/results/benchmarks_history_2026-12-03). Train and eval mode must agree on it."""
     from src.models.layers.head import FineFeatures
 
     fine = FineFeatures(32, 16, 24, scale=2)

@@ -33,9 +33,9 @@ ALLOWED = {
     (WANDB, "id"): "Lightning's default; the key set (with resume) to continue a W&B run",
     ("lightning.pytorch.trainer.Trainer", "check_val_every_n_epoch"): "Lightning's; the key presets change",
     ("torch.optim.AdamW", "betas"): "torch's default; src.conf.OptimizerConfig requires the key (the recipe)",
-    ("src.training.module.TrackerLitModule", "init_ckpt"): "pending: src/training/module.py keeps its "
+    ("src.learning.module.TrackerLitModule", "init_ckpt"): "pending: src/learning/module.py keeps its "
     "default for partial configs (another change owns that file)",
-    ("src.training.module.TrackerLitModule", "init_ckpt_allow_missing_head"): "pending, as init_ckpt",
+    ("src.learning.module.TrackerLitModule", "init_ckpt_allow_missing_head"): "pending, as init_ckpt",
 }
 
 
@@ -88,7 +88,7 @@ def test_the_scan_finds_the_targets():
     targets = {t for _, t, _ in TARGETS}
     assert {"src.data.datamodule.TrackingDataModule", "src.tracking.baselines.KCFTracker",
             "src.tracking.tracker.OSTrackTracker.from_checkpoint",
-            "src.training.callbacks.SampleImages"} <= targets
+            "src.learning.callbacks.SampleImages"} <= targets
     assert len(TARGETS) >= 30
 
 

@@ -10,17 +10,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
-from tests.ostrack_format import save_ostrack_checkpoint
+from tests.helpers.configs import compose_config
+from tests.helpers.ostrack_format import save_ostrack_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 
 
 def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", overrides=list(overrides))
 
 
 def test_ostrack_presets_compose_with_their_recipes():

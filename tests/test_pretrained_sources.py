@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from src.conf import variant_names
 from src.convert_ckpt import main as convert_main
+from src.learning.module import TrackerLitModule
 from src.models import build_network
 from src.models.pretrained import CheckpointError, load_pretrained, read_checkpoint, resize_pos_embed
-from src.training.module import TrackerLitModule
-from tests.ostrack_format import ostrack_state, save_ostrack_checkpoint
+from tests.helpers.configs import compose_config
+from tests.helpers.ostrack_format import ostrack_state, save_ostrack_checkpoint
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 VARIANTS = variant_names()  # conf/variant/
@@ -34,8 +34,7 @@ SMALL_NET = ["model.net.backbone.embed_dim=32", "model.net.backbone.depth=2",
 
 
 def compose_model(*overrides: str):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=[*SMALL_NET, *overrides])
+    cfg = compose_config("train", overrides=[*SMALL_NET, *overrides])
     return cfg.model
 
 

@@ -590,7 +590,7 @@ def make_sequence(name: str, visible: np.ndarray, infrared: np.ndarray | None, v
 
 
 def score(protocol: Protocol, sequences: list[Sequence], results: dict[str, np.ndarray]) -> dict:
-    """The metrics.json figures of ``results``, scored as src.evaluate.write_report scores them."""
+    """The metrics.json figures of ``results``, scored as src.report.write_report scores them."""
     from src.metrics import TrackingScores
 
     metric = TrackingScores(sequences, protocol=protocol.name, subsets=None, tau=0.03)

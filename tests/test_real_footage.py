@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from src.data.readers.folder import FolderReader
 from src.data.sequence import INFRARED, VISIBLE, MissingModalityError, modalities_to_read, stand_in
@@ -18,7 +17,8 @@ from src.evaluate import run as evaluate_run
 from src.tracking.baselines.kcf import KCFTracker
 from src.tracking.runner import track_sequence
 from src.utils.cli import UserError
-from tests.test_tracking import save_checkpoint
+from tests.helpers.configs import compose_config
+from tests.helpers.tracking import save_checkpoint
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -53,8 +53,7 @@ def thermal_only(root: Path, name: str = "tir", frames: int = 12, seed: int = 0)
 
 
 def compose_evaluate(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("evaluate", overrides=overrides)
+    return compose_config("evaluate", overrides=overrides)
 
 
 def test_thermal_only_folder_reads_its_thermal_stream(tmp_path):
@@ -163,11 +162,10 @@ def test_realcheck_tracks_every_layout_with_a_checkpoint_and_the_baselines(tmp_p
     real = tmp_path / "real"
     write_real_folder(real)
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc")
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            "realcheck",
-            overrides=[f"real={real}", f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path / 'out'}"],
-        )
+    cfg = compose_config(
+        "realcheck",
+        overrides=[f"real={real}", f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path / 'out'}"],
+    )
     summary = run(cfg)
     assert summary["layouts"] == {
         "otbseq": "otb",
@@ -192,11 +190,10 @@ def test_realcheck_tracks_every_layout_with_a_checkpoint_and_the_baselines(tmp_p
 def test_realcheck_names_a_missing_folder(tmp_path):
     from src.realcheck import run
 
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(
-            "realcheck",
-            overrides=[f"real={tmp_path / 'nope'}", f"paths.output_dir={tmp_path / 'o'}", "checkpoint=false"],
-        )
+    cfg = compose_config(
+        "realcheck",
+        overrides=[f"real={tmp_path / 'nope'}", f"paths.output_dir={tmp_path / 'o'}", "checkpoint=false"],
+    )
     with pytest.raises(UserError, match=r"real=.*nope: no such directory"):
         run(cfg)
 
@@ -207,19 +204,18 @@ def test_demo_on_thermal_only_footage_tracks_with_thermal_and_refuses_visible_tr
     thermal_only(tmp_path / "data")
 
     def compose_demo(tracker: str, out: str):
-        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-            return compose(
-                "demo",
-                overrides=[
-                    f"tracker={tracker}",
-                    "data=folder",
-                    f"data.root={tmp_path / 'data'}",
-                    "split=null",
-                    "sequence=tir",
-                    f"paths.output_dir={tmp_path / out}",
-                    "gif.enabled=false",
-                ],
-            )
+        return compose_config(
+            "demo",
+            overrides=[
+                f"tracker={tracker}",
+                "data=folder",
+                f"data.root={tmp_path / 'data'}",
+                "split=null",
+                "sequence=tir",
+                f"paths.output_dir={tmp_path / out}",
+                "gif.enabled=false",
+            ],
+        )
 
     summary = demo_run(compose_demo("csrt_tir", "tir"))
     assert summary["frames"] == 12 and summary["mean_iou"] > 0.5

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_tracking import write_benchmark
+from tests.helpers.tracking import write_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 

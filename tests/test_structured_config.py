@@ -10,18 +10,18 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 
 from src import conf
 from src.conf import register_resolvers
+from tests.helpers.configs import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 COMMON = ["paths.output_dir=/tmp/out", "paths.work_dir=/tmp/work"]
 
-# What src/models/network.py's and src/training/module.py's DEFAULTS dicts held before the defaults moved
+# What src/models/network.py's and src/learning/module.py's DEFAULTS dicts held before the defaults moved
 # to conf/model/net/base.yaml and conf/model/base.yaml: the values must not have moved with them.
 FORMER_NET_DEFAULTS = {
     "variant": None, "modalities": ["visible", "infrared"], "template_size": 128, "search_size": 256,
@@ -50,8 +50,7 @@ FORMER_MODULE_DEFAULTS = {
 
 def compose_train(*overrides: str):
     register_resolvers()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("train", overrides=[*COMMON, *overrides])
+    return compose_config("train", overrides=[*COMMON, *overrides])
 
 
 def failure(*overrides: str) -> str:
@@ -98,7 +97,7 @@ def test_a_mistyped_key_in_a_yaml_file_fails_at_compose_time(tmp_path):
 
 def test_schedules_are_swapped_whole_and_typed_by_their_own_schema():
     cosine = compose_train("+model/scheduler=cosine", "model.scheduler.warmup_steps=50").model.scheduler
-    assert OmegaConf.to_container(cosine) == {"_target_": "src.training.schedules.cosine_schedule",
+    assert OmegaConf.to_container(cosine) == {"_target_": "src.learning.schedules.cosine_schedule",
                                               "_partial_": True, "warmup_steps": 50, "min_lr_ratio": 0.01}
     # the CPU default's drop_epoch (a step-schedule key) does not leak into the cosine schedule
     assert "drop_epoch" in failure("+model/scheduler=cosine", "model.scheduler.drop_epoch=3")
@@ -144,11 +143,11 @@ def test_the_yaml_defaults_are_the_former_python_defaults():
         if name == "optimizer":
             assert now == {"_target_": "torch.optim.AdamW", "_partial_": True, **former}
         elif name == "scheduler":
-            assert now == {"_target_": "src.training.schedules.step_schedule", "_partial_": True,
+            assert now == {"_target_": "src.learning.schedules.step_schedule", "_partial_": True,
                            "drop_epoch": 240, "gamma": 0.1}
             assert conf.complete_section(name, former) == now  # the former spelling reads as today's
             cosine = conf.complete_section(name, {**former, "name": "cosine"})
-            assert cosine == {"_target_": "src.training.schedules.cosine_schedule", "_partial_": True,
+            assert cosine == {"_target_": "src.learning.schedules.cosine_schedule", "_partial_": True,
                               "warmup_steps": 0, "min_lr_ratio": 0.01}
         else:
             assert now == former, name

@@ -1,4 +1,4 @@
-"""Raw results in the official toolkits' layouts (src/tracking/toolkit_results.py) and 8-value polygon
+"""Raw results in the official toolkits' layouts (src/report/toolkit.py) and 8-value polygon
 rows in score-only mode."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from src.evaluate import run
+from src.report.toolkit import write_toolkit_results
 from src.tracking.runner import read_box_file
-from src.tracking.toolkit_results import write_toolkit_results
-from tests.test_tracking import read_sequences, write_benchmark
+from tests.helpers.configs import compose_config
+from tests.helpers.tracking import read_sequences, write_benchmark
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -45,7 +45,7 @@ def test_toolkit_layouts(tmp_path):
 
 def test_a_tracker_name_too_long_for_a_file_name_skips_the_toolkit_layout(tmp_path, caplog):
     boxes = {"seq0": np.ones((3, 4))}
-    with caplog.at_level("WARNING", logger="src.tracking.toolkit_results"):
+    with caplog.at_level("WARNING", logger="src.report.toolkit"):
         assert write_toolkit_results(boxes, tmp_path, "rgbt234", "t" * 250) == []
     assert "toolkit layout not written" in caplog.text and not any(tmp_path.iterdir())
     assert len(write_toolkit_results(boxes, tmp_path, "lasher", "t" * 250)) == 1  # <seq>.txt: fits
@@ -63,10 +63,9 @@ def test_score_only_reads_polygons_and_writes_the_toolkit_layout(tmp_path, sep):
         polygon = np.stack([x1, y1, x2, y1, x2, y2, x1, y2], 1)  # clockwise corners
         np.savetxt(results / f"MDNet+RGBT_{seq.name}.txt", polygon, fmt="%.2f", delimiter=sep)
     out = tmp_path / "out"
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("evaluate", overrides=["data=synthetic", f"data.root={root}", "~data.generate",
-                                             f"paths.output_dir={out}", f"results_dir={results}",
-                                             "results.prefix=MDNet+RGBT_"])
+    cfg = compose_config("evaluate", overrides=["data=synthetic", f"data.root={root}", "~data.generate",
+                                         f"paths.output_dir={out}", f"results_dir={results}",
+                                         "results.prefix=MDNet+RGBT_"])
     run(cfg)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["metrics"]["MPR"] == pytest.approx(1.0) and saved["metrics"]["SR@0.5"] == pytest.approx(1.0)

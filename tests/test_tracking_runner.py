@@ -17,7 +17,7 @@ from src.tracking.runner import (
     write_results,
 )
 from src.tracking.tracker import OSTrackTracker
-from tests.test_tracking import read_sequences, save_checkpoint, tiny_net, write_benchmark
+from tests.helpers.tracking import read_sequences, save_checkpoint, tiny_net, write_benchmark
 
 
 class DriftTracker:

@@ -15,51 +15,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from lightning.pytorch import Callback
 
 from src.conf import variant_names
+from tests.helpers.configs import make_cfg, run_train, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 VARIANTS = variant_names()  # conf/variant/
 
-def tiny_overrides(data_root: Path, log_dir: Path) -> list[str]:
-    """Overrides that shrink the default training run to seconds (also valid on the command line)."""
-    return [
-        f"data.root={data_root}", f"paths.log_dir={log_dir}",
-        "data.batch_size=2", "data.num_workers=0", "data.samples_per_epoch=4", "data.val_samples=2",
-        "model.net.template_size=32", "model.net.search_size=64",
-        "model.net.backbone.embed_dim=32", "model.net.backbone.depth=2", "model.net.backbone.num_heads=2",
-        "model.net.backbone.ce_loc=[1]", "model.net.backbone.ce_keep_ratio=[0.7]",
-        "model.net.backbone.pretrained=null", "model.net.head.channels=16", "model.init_ckpt=null",
-        "model.validation.max_sequences=1", "model.validation.max_frames=6",
-        "model.ce.start_epoch=0", "model.ce.warm_epochs=1",
-        "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1", "trainer.log_every_n_steps=1",
-        "trainer.enable_model_summary=false", "callbacks.sample_images.every_n_epochs=1",
-        "test_limit_sequences=1", "test_workers=1",
-    ]
-
-
 @pytest.fixture(scope="session")
 def data_root(tiny_synthetic_root) -> Path:
     """The shared tiny synthetic benchmark (tests/conftest.py)."""
     return Path(tiny_synthetic_root)
-
-
-def make_cfg(data_root: Path, log_dir: Path, run: str, *extra: str):
-    """The composed train config for a run directory ``log_dir/train/runs/<run>``."""
-    output_dir = log_dir / "train" / "runs" / run
-    overrides = [*tiny_overrides(data_root, log_dir), f"paths.output_dir={output_dir}",
-                 f"paths.work_dir={ROOT}", *extra]
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("train", overrides=overrides)
-
-
-def run_train(cfg):
-    from src.train import train
-
-    return train(cfg)
 
 
 def read_losses(run_dir: Path) -> list[float]:
@@ -95,8 +63,8 @@ class StepProbe(Callback):
 
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_fast_dev_run_every_variant(variant, data_root, tmp_path):
-    cfg = make_cfg(data_root, tmp_path, "fdr", f"+variant={variant}", "debug=fdr", "logger=csv")
+def test_fast_dev_run_every_variant(variant, tmp_path, train_cfg):
+    cfg = train_cfg("fdr", f"+variant={variant}", "debug=fdr", "logger=csv")
     assert cfg.model.net.variant == variant
     metrics, objects = run_train(cfg)
     trainer = objects["trainer"]
@@ -110,10 +78,10 @@ def test_fast_dev_run_every_variant(variant, data_root, tmp_path):
     assert report["wall_time_s"] > 0
 
 
-def test_train_writes_checkpoints_metrics_and_test_scores(data_root, tmp_path):
+def test_train_writes_checkpoints_metrics_and_test_scores(tmp_path, train_cfg):
     exported = tmp_path / "weights" / "net.pt"
-    cfg = make_cfg(data_root, tmp_path, "full", "logger=csv", f"export_weights={exported}",
-                   "+callbacks.wall_checkpoints._target_=src.training.callbacks.WallClockCheckpoints",
+    cfg = train_cfg("full", "logger=csv", f"export_weights={exported}",
+                   "+callbacks.wall_checkpoints._target_=src.learning.callbacks.WallClockCheckpoints",
                    "+callbacks.wall_checkpoints.dirpath=${paths.output_dir}/checkpoints",
                    "+callbacks.wall_checkpoints.minutes=[0]")
     metrics, objects = run_train(cfg)
@@ -144,9 +112,9 @@ def test_train_writes_checkpoints_metrics_and_test_scores(data_root, tmp_path):
     net.load_state_dict({k[4:]: v for k, v in net_state(Path(report["ckpt_path"])).items()})
 
 
-def test_no_tracking_validation_checkpoints_on_pair_iou(data_root, tmp_path):
+def test_no_tracking_validation_checkpoints_on_pair_iou(tmp_path, train_cfg):
     # val/MSR is only logged when validation tracks; the best checkpoint falls back to val/iou
-    cfg = make_cfg(data_root, tmp_path, "notrack", "logger=csv", "model.validation.track=false", "test=false")
+    cfg = train_cfg("notrack", "logger=csv", "model.validation.track=false", "test=false")
     metrics, objects = run_train(cfg)
     checkpoint = objects["trainer"].checkpoint_callback
     assert checkpoint.monitor == "val/iou" and cfg.optimized_metric == "val/iou"
@@ -154,10 +122,10 @@ def test_no_tracking_validation_checkpoints_on_pair_iou(data_root, tmp_path):
     assert "val/MSR" not in metrics and 0.0 <= metrics["val/iou"] <= 1.0
 
 
-def test_no_monitor_tests_the_final_weights(data_root, tmp_path):
+def test_no_monitor_tests_the_final_weights(tmp_path, train_cfg):
     # experiment=synthetic_full's rule (OSTrack's): no monitor, so the end-of-run test takes the newest
     # validated checkpoint, the last epoch's, whatever validation scored
-    cfg = make_cfg(data_root, tmp_path, "final", "logger=csv", "trainer.max_epochs=2",
+    cfg = train_cfg("final", "logger=csv", "trainer.max_epochs=2",
                    "callbacks.model_checkpoint.monitor=null", "callbacks.model_checkpoint.filename=final")
     run_train(cfg)
     run_dir = tmp_path / "train" / "runs" / "final"
@@ -169,11 +137,11 @@ def test_no_monitor_tests_the_final_weights(data_root, tmp_path):
     assert all(torch.equal(final["state_dict"][k], v) for k, v in last.items())
 
 
-def test_ema_weights_are_validated_checkpointed_and_tested(data_root, tmp_path, monkeypatch):
+def test_ema_weights_are_validated_checkpointed_and_tested(tmp_path, monkeypatch, train_cfg):
     # callbacks.ema (experiment=synthetic_full): validation tracks the averaged weights (Lightning swaps
     # them back before the module's own epoch-end hook, where tracking runs; EMAWeights waits for it),
     # checkpoints hold them under state_dict and the raw ones under current_model_state
-    import src.training.validation as validation
+    import src.learning.validation as validation
 
     tracked: list[dict[str, torch.Tensor]] = []
     real = validation.track_validation
@@ -183,9 +151,9 @@ def test_ema_weights_are_validated_checkpointed_and_tested(data_root, tmp_path, 
         return real(module, **kwargs)
 
     monkeypatch.setattr(validation, "track_validation", probe)
-    cfg = make_cfg(data_root, tmp_path, "ema", "logger=csv", "trainer.max_epochs=2",
+    cfg = train_cfg("ema", "logger=csv", "trainer.max_epochs=2",
                    "callbacks.model_checkpoint.monitor=null", "callbacks.model_checkpoint.filename=final",
-                   "+callbacks.ema._target_=src.training.callbacks.EMAWeights", "+callbacks.ema.decay=0.5")
+                   "+callbacks.ema._target_=src.learning.callbacks.EMAWeights", "+callbacks.ema.decay=0.5")
     run_train(cfg)
     run_dir = tmp_path / "train" / "runs" / "ema"
     final = torch.load(run_dir / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=True)
@@ -198,10 +166,10 @@ def test_ema_weights_are_validated_checkpointed_and_tested(data_root, tmp_path, 
     assert Path(report["ckpt_path"]).name == "final.ckpt"  # and the end-of-run test tracked that file
 
 
-def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path):
+def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path, train_cfg):
     import importlib.util
 
-    run_train(make_cfg(data_root, tmp_path, "diag", "logger=csv", "test=false"))
+    run_train(train_cfg("diag", "logger=csv", "test=false"))
     ckpt = tmp_path / "train" / "runs" / "diag" / "checkpoints" / "best.ckpt"
     spec = importlib.util.spec_from_file_location("diagnose_drift", ROOT / "scripts" / "diagnose_drift.py")
     script = importlib.util.module_from_spec(spec)
@@ -220,10 +188,29 @@ def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path):
         assert 0.0 <= float(cell) <= 1.0
 
 
-def test_same_seed_same_losses(data_root, tmp_path):
+def test_probe_recipe_trains_the_projects_module_on_cached_pairs(data_root, tmp_path):
+    """scripts/probe_recipe.py: pairs from the training pipeline, cached once; the recipe trained by
+    TrackerLitModule under Lightning's Trainer, one epoch a pass over the cache."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_recipe", ROOT / "scripts" / "probe_recipe.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    shrink = [o for o in tiny_overrides(data_root, tmp_path) if o.startswith(("data.", "model."))]
+    common = ["--batches", "2", "--cache", str(tmp_path / "pairs.pt"), "--results", str(tmp_path / "r.jsonl"),
+              "--no-track", "--threads", "1"]
+    first = script.main(["a", "--epochs", "2", *common, "--", *shrink])
+    assert (tmp_path / "pairs.pt").is_file() and first["steps"] == 4  # 2 epochs x 2 cached batches
+    assert 0.0 <= first["val_iou"] <= 1.0 and 0.0 <= first["val_on_cell"] <= 1.0
+    again = script.main(["a", "--epochs", "2", *common, "--", *shrink])  # the cache read back: same run
+    assert again["val_iou"] == first["val_iou"]
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 2
+
+
+def test_same_seed_same_losses(tmp_path, train_cfg):
     losses = []
     for run in ("a", "b"):
-        cfg = make_cfg(data_root, tmp_path, run, "logger=csv", "test=false", "data.samples_per_epoch=6")
+        cfg = train_cfg(run, "logger=csv", "test=false", "data.samples_per_epoch=6")
         run_train(cfg)
         losses.append(read_losses(tmp_path / "train" / "runs" / run))
     assert len(losses[0]) == 3
@@ -260,8 +247,8 @@ def test_resume_from_last_matches_uninterrupted_run(workers, data_root, tmp_path
 
 
 @pytest.mark.slow  # two spawned processes each import torch and Lightning: ~1 min here
-def test_ddp_sim_two_processes(data_root, tmp_path):
-    cfg = make_cfg(data_root, tmp_path, "ddp", "trainer=ddp_sim", "logger=csv", "test=false",
+def test_ddp_sim_two_processes(tmp_path, train_cfg):
+    cfg = train_cfg("ddp", "trainer=ddp_sim", "logger=csv", "test=false",
                    "data.samples_per_epoch=8")
     _, objects = run_train(cfg)
     assert objects["trainer"].world_size == 2

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from src.conf import register_resolvers, variant_names
-from src.training.module import TrackerLitModule, load_net_state
-from src.training.objective import TrackingObjective, box_losses, heatmap_focal_loss
-from src.training.schedules import ce_keep_ratio, cosine_factor
+from src.learning.module import TrackerLitModule, load_net_state
+from src.learning.objective import TrackingObjective, box_losses, heatmap_focal_loss
+from src.learning.schedules import ce_keep_ratio, cosine_factor
+from tests.helpers.configs import compose_config
 
 register_resolvers()
 
@@ -111,8 +111,8 @@ def test_box_at_target_scores_the_size_at_the_target_cell():
 
 
 def test_box_at_near_scores_the_box_at_every_cell_around_the_target():
+    from src.learning.objective import cells_near
     from src.models.layers.head import CenterPredictor
-    from src.training.objective import cells_near
 
     index, valid = cells_near(torch.tensor([0, 5]), 4, 4)  # a corner cell and an inner one
     assert valid.sum(1).tolist() == [4, 9]
@@ -143,8 +143,8 @@ def test_nonfinite_box_is_an_error():
         box_losses(torch.tensor([[float("nan"), 0.5, 0.1, 0.1]]), torch.tensor([[0.5, 0.5, 0.1, 0.1]]))
 
 
-STEP = "src.training.schedules.step_schedule"
-COSINE = "src.training.schedules.cosine_schedule"
+STEP = "src.learning.schedules.step_schedule"
+COSINE = "src.learning.schedules.cosine_schedule"
 
 
 def test_optimizer_groups_backbone_multiplier():
@@ -282,12 +282,11 @@ def test_older_checkpoints_recipe_reads_as_today(tmp_path):
 
 def test_resume_matches_a_run_saved_before_the_recipe_keys_existed(tmp_path):
     """``ckpt_path=last`` compares the saved run config with this run's after completing both from
-    conf/model/ (src.training.checkpoints): a run saved with the older spelling of the same recipe is
+    conf/model/ (src.learning.checkpoints): a run saved with the older spelling of the same recipe is
     the same run; another recipe is not."""
-    from src.training import checkpoints as C
+    from src.learning import checkpoints as C
 
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=["paths.output_dir=/tmp/x", "paths.work_dir=/tmp/x"])
+    cfg = compose_config("train", overrides=["paths.output_dir=/tmp/x", "paths.work_dir=/tmp/x"])
     config = C.run_config(cfg)
     model = config["model"]
     old_model = {k: v for k, v in model.items() if not k.startswith("_") or k == "_target_"}
@@ -311,7 +310,7 @@ def test_freeze_trains_only_fusion_and_head_from_single_modal_checkpoint(tmp_pat
                                "fusion": {"stages": []}})
     path = tmp_path / "single.ckpt"
     torch.save({"state_dict": single.state_dict(), "hyper_parameters": dict(single.hparams)}, path)
-    with caplog.at_level(logging.INFO, logger="src.training.module"):
+    with caplog.at_level(logging.INFO, logger="src.learning.module"):
         dual = TrackerLitModule(TINY_NET, init_ckpt=str(path), freeze={"trainable": ["fusion.", "head."]})
     # the backbone and head came from the single-modal run; the fusion block is new and reported
     for name, tensor in single.net.backbone.state_dict().items():
@@ -365,9 +364,8 @@ def test_warmup_keep_ratio_reaches_the_network():
     ["logger=none"], ["debug=limit"], ["debug=overfit"], ["debug=profiler"], ["model=vitb_256"],
     ["hydra/launcher=joblib"], ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu"],
 ])
-def test_presets_compose(overrides):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+def test_every_preset_composes(overrides):
+    cfg = compose_config("train", overrides=overrides, return_hydra_config=True)
     assert cfg.model._target_.endswith("TrackerLitModule")
     if overrides[0].startswith("experiment=paper"):
         assert cfg.model.net.search_size == 256 and cfg.data.name == "lasher"
@@ -403,8 +401,7 @@ def test_the_shipped_checkpoint_matches_its_sha256():
 def test_every_variant_starts_from_the_shipped_checkpoint(variant, caplog):
     """The CPU default starts each variant from the shipped single-modal tracker (model.init_ckpt): the
     backbone and the head load whole, only the fusion blocks are new."""
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=[f"+variant={variant}"])
+    cfg = compose_config("train", overrides=[f"+variant={variant}"])
     assert Path(cfg.model.init_ckpt) == SHIPPED
     with caplog.at_level(logging.WARNING):
         module = TrackerLitModule(**{k: v for k, v in cfg.model.items() if not k.startswith("_")})

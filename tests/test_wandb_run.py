@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from src import compare
-from src.utils.wandb_run import read_offline_run
+from src.report.wandb_run import read_offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +33,8 @@ def read_back(folder: Path, wanted: str, timeout: float = 60.0) -> dict:
 def test_evaluate_run_holds_test_metrics_plots_table_group_and_tags(tiny_synthetic_root, tmp_path,
                                                                    monkeypatch):
     from src.evaluate import run
-    from tests.test_evaluate import compose_evaluate, data_overrides
-    from tests.test_tracking import save_checkpoint
+    from tests.helpers.configs import compose_evaluate, data_overrides
+    from tests.helpers.tracking import save_checkpoint
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc")
@@ -68,11 +68,11 @@ def test_compare_reads_the_group_from_the_run_config(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # a tiny training run with the W&B logger (about 30 s on 2 busy cores)
-def test_training_run_holds_test_metrics_and_best_validation(tiny_synthetic_root, tmp_path, monkeypatch):
-    from tests.test_train import make_cfg, run_train
+def test_training_run_holds_test_metrics_and_best_validation(tmp_path, monkeypatch, train_cfg):
+    from tests.helpers.configs import run_train
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    cfg = make_cfg(tiny_synthetic_root, tmp_path, "wb", "+variant=single", "logger=wandb",
+    cfg = train_cfg("wb", "+variant=single", "logger=wandb",
                    "trainer.max_epochs=2")
     run_train(cfg)
     run_dir = tmp_path / "train" / "runs" / "wb"

@@ -49,7 +49,7 @@ from src.compare.tables import (
     paired_test,
     relative_change,
     robustness_table,
-    runs_csv,
+    run_rows,
     significance_table,
     summary,
     tsf_table,
@@ -61,6 +61,6 @@ __all__ = [
     "Method", "Table", "ablation_table", "ascii_label", "build_tables", "collect", "find_metrics_files",
     "find_wandb_group", "fmt", "fmt_p", "group_methods", "label", "load_record", "log_wandb_summary",
     "main", "method_key", "methods_table", "paired_test", "records_from_wandb_api", "relative_change",
-    "robustness_table", "run", "runs_csv", "sequence_set", "significance_table", "summary", "tsf_table",
+    "robustness_table", "run", "run_rows", "sequence_set", "significance_table", "summary", "tsf_table",
     "write_outputs", "write_plots",
 ]

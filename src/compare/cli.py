@@ -42,8 +42,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.compare.collect import collect, group_methods
 from src.compare.plots import write_plots
-from src.compare.tables import Table, build_tables, runs_csv, summary
+from src.compare.tables import Table, build_tables, run_rows, summary
 from src.conf import register_resolvers
+from src.report import write_csv
 
 register_resolvers()
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -69,7 +70,7 @@ def write_outputs(records: list[dict[str, Any]], out_dir: str | Path, fps_key: s
     (out_dir / "tables.md").write_text("\n".join(t.to_markdown() for t in tables))
     if fmt == "latex":
         (out_dir / "tables.tex").write_text("\n".join(t.to_latex() for t in tables))
-    (out_dir / "runs.csv").write_text(runs_csv(records, fps_key))
+    write_csv(out_dir / "runs.csv", run_rows(records, fps_key))
     (out_dir / "summary.json").write_text(json.dumps(summary(records, fps_key), indent=2, ensure_ascii=False))
     figures = write_plots(records, out_dir / "plots") if plots else {}
     return tables, figures

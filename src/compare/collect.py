@@ -72,7 +72,7 @@ def load_record(path: Path) -> dict[str, Any] | None:
 def _wandb_run_group(path: Path) -> str | None:
     """The W&B group of an offline run, read from its ``run-<id>.wandb`` transaction log (for runs
     without a Hydra config, such as compare's summary run)."""
-    from src.utils.wandb_run import offline_records
+    from src.report.wandb_run import offline_records
 
     group = None
     for record in offline_records(path):
@@ -118,6 +118,8 @@ def records_from_wandb_api(group: str, project: str, entity: str | None = None) 
     subsets or attributes, so only the metric tables. Needs ``wandb login`` and internet."""
     import wandb
 
+    from src.report import run_identity
+
     api = wandb.Api()
     path = f"{entity}/{project}" if entity else project
     records = []
@@ -128,8 +130,7 @@ def records_from_wandb_api(group: str, project: str, entity: str | None = None) 
         if not metrics:
             continue
         records.append({
-            "tracker": net.get("variant", run.name), "variant": net.get("variant"),
-            "tsf": (net.get("backbone") or {}).get("sort_kept"), "seed": config.get("seed"),
+            **run_identity(net, seed=config.get("seed")), "tracker": net.get("variant", run.name),
             "dataset": (config.get("data") or {}).get("dataset", "?"), "metrics": metrics,
             "fps": {k[4:]: v for k, v in summary.items() if k.startswith("fps/")}, "path": run.url,
         })

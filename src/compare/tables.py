@@ -336,15 +336,14 @@ def summary(records: Iterable[Mapping[str, Any]], fps_key: str = "e2e") -> dict[
     return dict(out)
 
 
-def runs_csv(records: Sequence[Mapping[str, Any]], fps_key: str = "e2e") -> str:
-    """One row per run: identity, every overall metric, FPS, path."""
+def run_rows(records: Sequence[Mapping[str, Any]], fps_key: str = "e2e") -> list[dict[str, Any]]:
+    """One row per run (``runs.csv``): identity, every overall metric, FPS, path."""
     names = sorted({k for r in records for k in (r.get("metrics") or {})})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["method", "dataset", "tracker", "variant", "tsf", "seed", *names, "FPS", "path"])
+    rows = []
     for r in records:
         metrics = r.get("metrics") or {}
-        writer.writerow([label(method_key(r)), r.get("dataset"), r.get("tracker"), r.get("variant"),
-                         r.get("tsf"), r.get("seed"), *[metrics.get(n) for n in names],
-                         (r.get("fps") or {}).get(fps_key), r.get("path")])
-    return buffer.getvalue()
+        rows.append({"method": label(method_key(r)), "dataset": r.get("dataset"), "tracker": r.get("tracker"),
+                     "variant": r.get("variant"), "tsf": r.get("tsf"), "seed": r.get("seed"),
+                     **{n: metrics.get(n) for n in names}, "FPS": (r.get("fps") or {}).get(fps_key),
+                     "path": r.get("path")})
+    return rows

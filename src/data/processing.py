@@ -117,7 +117,8 @@ def heatmap(box_cxcywh: np.ndarray, size: int, min_overlap: float = 0.7,
     whose top-left corner is nearest the centre); ``floor``: ``floor(c * size)``, the cell whose patch
     holds the centre. Either way the box decodes as ``(cell + offset) / size``: the offset the network
     learns is in [-0.5, 0.5) or [0, 1). On a coarse grid a patch-token network finds the patch holding
-    the centre; with ``round`` half of its labels sit one cell off that patch (BENCHMARKS.md).
+    the centre; with ``round`` half of its labels sit one cell off that patch
+    (docs/results/benchmarks_history_2026-12-01).
 
     OSTrack's ``generate_heatmap`` (CenterNet's): centre cell ``round(c * size)``, radius from
     CornerNet's ``gaussian_radius`` at ``min_overlap`` (OSTrack keeps that formula's known slip),

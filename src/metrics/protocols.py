@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from src.metrics import functional as MF
-from src.utils.io import plain
+from src.utils.io import json_ready
 
 SEED_SR_THRESHOLDS = (0.5, 0.75, 0.9)
 SEED_SR_NAMES = tuple(f"SR@{t}" for t in SEED_SR_THRESHOLDS)
@@ -431,16 +431,16 @@ def aggregate(
     out["AOR"] = seed_vals[3]
     out["APE"] = _rates(stats.error_sum[idx, None], stats.n_error[idx], p.pooled)[0]
     out.update(_robustness(stats, idx, tau))
-    out = {k: plain(v) for k, v in out.items()}
+    out = {k: json_ready(v) for k, v in out.items()}
     if with_curves:
         curves = {
-            "precision": [plain(v) for v in prec],
-            "success": [plain(v) for v in succ],
+            "precision": [json_ready(v) for v in prec],
+            "success": [json_ready(v) for v in succ],
             "precision_thresholds": [float(t) for t in p.precision_thresholds],
             "success_thresholds": [float(t) for t in p.success_thresholds],
         }
         if nprec is not None:
-            curves["norm_precision"] = [plain(v) for v in nprec]
+            curves["norm_precision"] = [json_ready(v) for v in nprec]
             curves["norm_precision_thresholds"] = [float(t) for t in MF.PRECISION_NORM]
         return {"metrics": out, "curves": curves}
     return out
@@ -488,16 +488,16 @@ def per_sequence(stats: SequenceStats, names: list[str], tau: float = 0.03) -> l
     for s, name in enumerate(names):
         row: dict = {"name": name}
         if p.precision_name:
-            row[p.precision_name] = plain(prec[s, p.precision_index])
+            row[p.precision_name] = json_ready(prec[s, p.precision_index])
         if p.npr_name and nprec is not None:
-            row[p.npr_name] = plain(nprec[s, 20])
-        row[p.success_name] = plain(succ_score[s])
+            row[p.npr_name] = json_ready(nprec[s, 20])
+        row[p.success_name] = json_ready(succ_score[s])
         for k, key in enumerate(SEED_SR_NAMES):
-            row[key] = plain(sr[s, k])
-        row["AOR"] = plain(aor[s])
-        row["APE"] = plain(ape[s])
+            row[key] = json_ready(sr[s, k])
+        row["AOR"] = json_ready(aor[s])
+        row["APE"] = json_ready(ape[s])
         row["track_success"] = None if np.isnan(success[s]) else bool(success[s])
-        row["max_ratio"] = plain(ratio[s])
+        row["max_ratio"] = json_ready(ratio[s])
         row["miss_count"] = int(stats.miss_count[s])
         row["frames"] = int(n[s])
         rows.append(row)

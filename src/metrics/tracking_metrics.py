@@ -285,11 +285,11 @@ class MaximumSuccessRate(SuccessScore):
     """MSR (RGBT234/GTOT): the success figure with the larger IoU of two GTs."""
 
 
-class _SeedMetric(_RateMetric):
+class _FrameAveragedMetric(_RateMetric):
     """The seed's figures: over frames with valid ground truth, averaged as the protocol does."""
 
 
-class SuccessRate(_SeedMetric):
+class SuccessRate(_FrameAveragedMetric):
     """SR@t: fraction of frames whose IoU > ``threshold`` (0.5, 0.75, 0.9 in the seed's tables)."""
 
     def __init__(self, threshold: float = 0.5, protocol: str | Protocol = "rgbt234", **kwargs: Any):
@@ -301,7 +301,7 @@ class SuccessRate(_SeedMetric):
         self._add(hits, stats.n_scored_valid[0])
 
 
-class AverageOverlap(_SeedMetric):
+class AverageOverlap(_FrameAveragedMetric):
     """AOR (GOT-10k's AO): mean IoU."""
 
     def __init__(self, protocol: str | Protocol = "rgbt234", **kwargs: Any):
@@ -311,7 +311,7 @@ class AverageOverlap(_SeedMetric):
         self._add(stats.iou_sum[:1], stats.n_scored_valid[0])
 
 
-class AveragePixelError(_SeedMetric):
+class AveragePixelError(_FrameAveragedMetric):
     """APE: mean center location error in pixels."""
 
     higher_is_better = False

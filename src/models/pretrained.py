@@ -18,7 +18,7 @@ Sources (:func:`read_checkpoint` tells them apart by their keys):
   ``head.*_tower.{0..3}.{0,1}.*`` and the fusion blocks' ``feed_forward.{0,2}.*`` become
   ``{conv,bn}.*`` and ``{fc1,fc2}.*`` (:func:`current_names`).
 - our Lightning checkpoints (``state_dict`` with ``net.`` prefixes), our exported weights
-  (``{'net', 'config', 'trained'}``, :func:`src.training.checkpoints.export_weights`) and plain state dicts.
+  (``{'net', 'config', 'trained'}``, :func:`src.learning.checkpoints.export_weights`) and plain state dicts.
 
 Position embeddings are resized on every route (bicubic, as OSTrack's ``finetune_track`` in
 lib/models/ostrack/base_backbone.py does): a ViT's single ``pos_embed`` (``[1, 1 + 14*14, C]``, class
@@ -158,7 +158,7 @@ def torch_load(path: str | os.PathLike, *, mmap: bool | None = None, pickle_modu
     run code on load) unless a ``pickle_module`` is given, which unpickles the file's objects (runs
     code from it: trusted files only, ``src.convert_ckpt --trust``). ``mmap``: tensors memory-mapped,
     not read. Errors are torch's: :func:`load_file` and
-    :func:`src.training.checkpoints.read_training_checkpoint` check a file and say what is wrong."""
+    :func:`src.learning.checkpoints.read_training_checkpoint` check a file and say what is wrong."""
     return torch.load(path, map_location="cpu", weights_only=pickle_module is None, mmap=mmap,
                       pickle_module=pickle_module)
 

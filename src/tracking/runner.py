@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from src.data.readers.base import parse_rows, read_lines
 from src.data.sequence import VISIBLE, MissingModalityError, Sequence, modalities_to_read, with_stand_ins
 from src.data.transforms import check_same_size, read_image
+from src.tracking.base import is_factory
 from src.utils.boxes import polygon_to_ltwh, xyxy_to_ltwh
 from src.utils.io import atomic_write_text, sha256_file, write_json
 
@@ -329,7 +330,7 @@ def tracker_identity(tracker: Any, tracker_name: str) -> dict[str, Any]:
 
     if not isinstance(tracker, (Mapping, DictConfig)):
         kind = getattr(tracker, "func", tracker)  # functools.partial: the function it calls
-        kind = kind if isinstance(kind, type) or callable(kind) and not hasattr(kind, "track") else type(kind)
+        kind = kind if is_factory(kind) else type(kind)
         return {"tracker": tracker_name, "class": f"{kind.__module__}.{kind.__qualname__}"}
     if isinstance(tracker, DictConfig):
         tracker = OmegaConf.to_container(tracker, resolve=True)

@@ -61,21 +61,25 @@ def _net_setting(net: torch.nn.Module, key: str) -> Any:
 
 
 # The tracking loop's settings that do not depend on the network live in conf/tracker/ours.yaml
-# (``factory``); ``size_lr``, which does, in conf/model/base.yaml (``model.tracker``, stored in checkpoints).
-# A tracker built without them (validation, the end-of-run test, the ONNX tracker, src.export) reads them
-# from there: one copy of each value.
+# (``factory``), the crop factors in conf/data/pipeline/default.yaml (training crops with them; ours.yaml
+# interpolates them); ``size_lr``, which depends on the network, in conf/model/base.yaml (``model.tracker``,
+# stored in checkpoints). A tracker built without them (validation, the end-of-run test, the ONNX tracker,
+# src.export) reads them from there: one copy of each value.
 LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning", "hflip", "update_interval",
                  "update_threshold", "update_start")
 
 
 @cache
 def loop_defaults() -> dict[str, Any]:
-    """conf/tracker/ours.yaml's :data:`LOOP_SETTINGS` plus conf/model/base.yaml's ``tracker`` section."""
+    """conf/tracker/ours.yaml's :data:`LOOP_SETTINGS` (its crop factors interpolated from
+    conf/data/pipeline/default.yaml) plus conf/model/base.yaml's ``tracker`` section."""
     from omegaconf import OmegaConf
 
     from src.conf import complete_section
 
-    factory = OmegaConf.load(CONF_DIR / "tracker" / "ours.yaml").factory
+    pipeline = OmegaConf.load(CONF_DIR / "data" / "pipeline" / "default.yaml")
+    tracker = OmegaConf.load(CONF_DIR / "tracker" / "ours.yaml")
+    factory = OmegaConf.merge({"data": pipeline}, tracker).factory
     return {**{key: factory[key] for key in LOOP_SETTINGS}, **complete_section("tracker", None)}
 
 
@@ -116,7 +120,7 @@ class OSTrackTracker:
         size_lr: how far the box size moves toward the predicted size each frame, ``w = (1 - lr) w_prev
             + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
             A network whose size estimate is noisy makes the box size a random walk at 1; lower values
-            damp it (BENCHMARKS.md, "Learned tracker").
+            damp it (docs/results/benchmarks_history_2026-12-01, "Learned tracker").
         update_interval: frames between updates of the dynamic template; 0 keeps the first template only
             (OSTrack). update_threshold: the confidence gate, the (mean over views) peak of the score map
             before the Hanning window, in [0, 1] (STARK's 0.5). update_start: the first frame that may
@@ -232,7 +236,7 @@ class OSTrackTracker:
                         **kwargs: Any) -> OSTrackTracker:
         """Rebuild the network from a TrackerLitModule checkpoint (its ``net`` hyperparameter and
         the ``net.``-prefixed weights), or from an exported weights file (``{"net": state_dict,
-        "config": net config}``, what ``src.training.checkpoints.export_weights`` writes), and wrap it.
+        "config": net config}``, what ``src.learning.checkpoints.export_weights`` writes), and wrap it.
         ``kwargs`` go to the constructor; those not given come from the checkpoint's ``tracker``
         hyperparameter (``model.tracker``), then :func:`loop_defaults`."""
         from src.models import build_network

@@ -179,3 +179,25 @@ def set_cpu_threads(threads: int | None) -> int:
     if threads:
         torch.set_num_threads(int(threads))
     return torch.get_num_threads()
+
+
+def check_data_keys(data_cfg: Mapping) -> None:
+    """An unknown ``data`` key (one the data module does not take: a typo?) is a :class:`UserError`."""
+    import inspect
+
+    from src.data.datamodule import TrackingDataModule
+
+    known = set(inspect.signature(TrackingDataModule.__init__).parameters) | {"_target_"}
+    unknown = sorted(set(data_cfg) - known)
+    if unknown:
+        raise UserError(f"data.{unknown[0]}: unknown key (not an argument of {TrackingDataModule.__name__}; "
+                        f"a typo?)")
+
+
+def check_modalities(sequences: list[Any], wanted: Any, tracker_name: str) -> None:
+    """Every sequence has a stream the tracker reads: a visible-only tracker on thermal-only footage is a
+    :class:`UserError`, one line, before anything is tracked."""
+    from src.data.sequence import VISIBLE, unreadable
+
+    for name, why in unreadable(sequences, wanted or [VISIBLE]).items():
+        raise UserError(f"sequence {name}: tracker={tracker_name} {why}")

@@ -3,13 +3,13 @@
 - :func:`atomic_write` writes through a temporary file beside the target (``.<name>.<pid>.tmp``, so a
   rename never crosses filesystems), then ``os.replace``: an interrupted or failed write leaves the
   previous file whole and no temporary file behind. :func:`atomic_write_text` and :func:`write_json`
-  are built on it (so is ``src.training.checkpoints.atomic_torch_save``).
+  are built on it (so is ``src.learning.checkpoints.atomic_torch_save``).
 - :func:`folder_lock` keeps a folder to one writing process at a time (``.lock``, flock'ed, with the
   holder's pid, host, start time and command); a second process gets :class:`FolderBusyError` naming the
   holder, and a lock left by a process that died is taken over.
 - :func:`sha256_file`: a file's sha256 (checkpoints' identity in resumed results, exported weights, the
   study's starting checkpoint).
-- :func:`plain` turns OmegaConf configs, numpy and torch values and paths into plain Python (dicts,
+- :func:`json_ready` turns OmegaConf configs, numpy and torch values and paths into plain Python (dicts,
   lists, str, int, float, bool, None): what ``json.dumps`` writes and ``torch.load(weights_only=True)``
   reads back.
 
@@ -85,10 +85,10 @@ def write_json(path: str | Path, payload: Any, **dumps: Any) -> Path:
     """``payload`` as JSON (indent 2; numpy and torch values and paths as plain values, NaN as
     written by ``json``), atomically: a crash never leaves half a metrics.json. ``dumps``: more
     ``json.dumps`` options (``sort_keys``, ``ensure_ascii``)."""
-    return atomic_write_text(path, json.dumps(plain(payload, finite=False), indent=2, **dumps))
+    return atomic_write_text(path, json.dumps(json_ready(payload, finite=False), indent=2, **dumps))
 
 
-def plain(value: Any, *, finite: bool = True) -> Any:
+def json_ready(value: Any, *, finite: bool = True) -> Any:
     """``value`` as plain Python containers and scalars, recursively.
 
     OmegaConf configs are resolved to containers; mappings become dicts with ``str`` keys, lists and
@@ -100,13 +100,13 @@ def plain(value: Any, *, finite: bool = True) -> Any:
     if OmegaConf.is_config(value):
         value = OmegaConf.to_container(value, resolve=True)
     if isinstance(value, Mapping):
-        return {str(k): plain(v, finite=finite) for k, v in value.items()}
+        return {str(k): json_ready(v, finite=finite) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v, finite=finite) for v in value]
+        return [json_ready(v, finite=finite) for v in value]
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "tolist"):
-        return plain(value.tolist(), finite=finite)
+        return json_ready(value.tolist(), finite=finite)
     if finite and isinstance(value, float) and not math.isfinite(value):
         return None
     return value

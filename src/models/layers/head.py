@@ -37,10 +37,10 @@ class FineFeatures(nn.Module):
     added. The tokens say which object is the target (they have met the template); the stem features
     say where its edges are, at the finer stride.
 
-    No BN on the token branch: with it, the branch's conv is scale-invariant and weight decay shrank its
-    output until BN's running variance was ~1e-5 (BN then multiplied it by ~300); the small drift
-    between batch and running statistics sent validation MSR to 0.01-0.4 at random epochs and to 0.01
-    for good after ~40 minutes of `experiment=synthetic_full` (BENCHMARKS.md, "The longer preset").
+    No BN on the token branch: with it, the branch's conv is scale-invariant, so weight decay shrinks its
+    output until BN's running variance is ~1e-5 (BN then multiplies it by ~300), and the small drift
+    between batch and running statistics breaks eval mode: validation MSR falls to 0.01 in long runs
+    (docs/results/benchmarks_history_2026-12-03, "The longer preset").
     """
 
     def __init__(self, in_planes: int, skip_planes: int, out_planes: int, scale: int) -> None:
@@ -85,7 +85,8 @@ class CenterPredictor(nn.Module):
                 nn.init.xavier_uniform_(p)
         # CenterNet's prior (Zhou et al. 2019, after RetinaNet): every cell starts at a score of about
         # 0.1, not 0.5, so the focal loss of the background does not swamp the first steps. From
-        # scratch on the CPU default: validation pair IoU 0.443 -> 0.533 after 600 steps (BENCHMARKS.md).
+        # scratch on the CPU default: validation pair IoU 0.443 -> 0.533 after 600 steps
+        # (docs/results/benchmarks_history_2026-12-03).
         nn.init.constant_(self.score_tower[-1].bias, SCORE_PRIOR_BIAS)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None

@@ -17,9 +17,9 @@ import torch
 from lightning.pytorch import LightningModule
 
 from src.conf import complete_section
-from src.training.objective import TrackingObjective
-from src.training.schedules import ce_keep_ratio
-from src.utils.io import plain
+from src.learning.objective import TrackingObjective
+from src.learning.schedules import ce_keep_ratio
+from src.utils.io import json_ready
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ _YAML_DEFAULT: Any = "<conf/model/base.yaml>"
 
 def _hparam(value: Any) -> Any:
     """A section as plain dicts/lists (checkpoints must load with weights_only=True), NaN kept."""
-    return plain(value, finite=False)
+    return json_ready(value, finite=False)
 
 
 def load_net_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -57,7 +57,7 @@ class TrackerLitModule(LightningModule):
             completed from conf/model/base.yaml; an unknown key or a value of the wrong type is a
             ``src.conf.ConfigError`` naming it. ``optimizer`` is a partial of the optimiser (``_target_``,
             ``_partial_: true``) plus ``backbone_lr_mult`` and ``backbone_prefixes``, which build the
-            parameter groups; ``scheduler`` a partial of a schedule factory (src/training/schedules.py,
+            parameter groups; ``scheduler`` a partial of a schedule factory (src/learning/schedules.py,
             conf/model/scheduler/), or None for none. The stored hyperparameters are the completed sections.
         init_ckpt: optional checkpoint whose network weights initialise ``net`` (OSTrack's, MAE's, one
             of our runs or exported weights; src/models/pretrained.py). The load report is kept as
@@ -176,7 +176,7 @@ class TrackerLitModule(LightningModule):
         cfg = self.hparams.validation
         if not cfg["track"] or self.trainer.sanity_checking:
             return
-        from src.training.validation import track_validation
+        from src.learning.validation import track_validation
 
         limit_seq, limit_frames = cfg["max_sequences"], cfg["max_frames"]
         if self.trainer.fast_dev_run:  # a smoke run: one short sequence proves the path works

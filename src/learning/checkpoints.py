@@ -27,8 +27,9 @@ from lightning.pytorch import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from src.models.pretrained import CheckpointError, torch_load
+from src.report import run_identity
 from src.utils.configs import first_difference
-from src.utils.io import atomic_write, plain, sha256_file
+from src.utils.io import atomic_write, json_ready, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def run_config(cfg: Mapping) -> dict[str, Any]:
     """What a resumed run must share with the run it resumes: resolved ``model``, ``data`` (less
     :data:`RUNTIME_DATA_KEYS`) and ``seed``, as plain containers."""
-    model, data, seed = (plain(cfg.get(key), finite=False) for key in ("model", "data", "seed"))
+    model, data, seed = (json_ready(cfg.get(key), finite=False) for key in ("model", "data", "seed"))
     data = {k: v for k, v in (data or {}).items() if k not in RUNTIME_DATA_KEYS}
     return {"model": model, "data": data, "seed": seed}
 
@@ -200,25 +201,6 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str | Path, task_name: str
 
 
 # -- what a checkpoint says of itself, and its network as a weights file -----------------------------
-def _find_key(tree: Any, key: str) -> Any:
-    """First value of ``key`` anywhere in a nested mapping (None when absent)."""
-    if isinstance(tree, Mapping):
-        if key in tree:
-            return tree[key]
-        for value in tree.values():
-            found = _find_key(value, key)
-            if found is not None:
-                return found
-    return None
-
-
-def fusion_align(net: Mapping[str, Any]) -> str | None:
-    """``model.net.fusion.align`` of a network config that fuses (``recover`` or ``sorted``); None for a
-    single-modal network, where it means nothing."""
-    fusion = net.get("fusion") or {}
-    return str(fusion.get("align", "recover")) if fusion.get("stages") else None
-
-
 def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     """What metrics.json records about a TrackerLitModule checkpoint (variant, tsf, align, seed,
     ckpt_path) and the modalities its network reads."""
@@ -244,7 +226,6 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
     check_finite_weights(ckpt.get("state_dict") or {}, ckpt_path)
     hparams = ckpt.get("hyper_parameters") or {}
     net = hparams.get("net") or {}
-    tsf = hparams.get("tsf", _find_key(net, "sort_kept"))
     seed = hparams.get("seed")
     if seed is None:
         # A training run keeps its checkpoints in <run>/checkpoints/ beside <run>/.hydra/config.yaml.
@@ -253,12 +234,8 @@ def checkpoint_info(ckpt_path: str | Path) -> dict[str, Any]:
             if run_cfg.is_file():
                 seed = OmegaConf.load(run_cfg).get("seed")
                 break
-    return {"variant": hparams.get("variant", net.get("variant")),
-            "modalities": list(net.get("modalities") or []) or None,
-            "tsf": None if tsf is None else bool(tsf),
-            "align": fusion_align(net),
-            "seed": seed,
-            "ckpt_path": str(ckpt_path)}
+    return {**run_identity(net, seed=seed, ckpt_path=ckpt_path, variant=hparams.get("variant")),
+            "modalities": list(net.get("modalities") or []) or None}
 
 
 def export_weights(ckpt_path: str | Path, path: Path) -> dict[str, Any]:

@@ -34,7 +34,8 @@ def ce_keep_ratio(epoch: float, start_epoch: float, warm_epochs: float, target: 
 def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
     """Learning-rate factor at optimiser ``step`` (0-based) of ``total``: linear warm-up to 1 over
     ``warmup`` steps, then half a cosine from 1 down to ``floor`` at the last step (timm's and
-    DeiT's recipe for ViTs trained from scratch; not the CPU default: BENCHMARKS.md, "What capped it")."""
+    DeiT's recipe for ViTs trained from scratch; not the CPU default:
+    docs/results/benchmarks_history_2026-12-03, "What capped it")."""
     if step < warmup:
         return (step + 1) / warmup
     span = max(1, total - warmup - 1)

@@ -1,11 +1,10 @@
 """Helpers for the train entry point: instantiating config groups, W&B, the results table
-(resuming: src/training/checkpoints.py; JSON files: src/utils/io.py)."""
+(resuming: src/learning/checkpoints.py; JSON files: src/utils/io.py)."""
 
 from __future__ import annotations
 
 import logging
 import math
-import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
@@ -62,33 +61,3 @@ def to_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def print_results_table(report: Mapping, title: str) -> None:
-    """The final metrics as a rich table (overall row, then subsets)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    keys = ["MPR", "MSR", "SR@0.5", "SR@0.75", "AOR", "APE", "track_success", "max_ratio", "miss_count"]
-    metrics = report.get("metrics") or {}
-    keys = [k for k in keys if k in metrics] or sorted(metrics)
-    table = Table(title=title)
-    table.add_column("split")
-    for key in keys:
-        table.add_column(key, justify="right")
-    rows = [("all", metrics)] + list((report.get("subsets") or {}).items())
-    for name, values in rows:
-        table.add_row(name, *[_fmt(values.get(k)) for k in keys])
-    # a log file or pipe gets a fixed wide table instead of rich's 80-column fallback
-    Console(width=None if sys.stdout.isatty() else 150).print(table)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int | bool):
-        return str(int(value))
-    try:
-        return f"{float(value):.3f}"
-    except (TypeError, ValueError):
-        return str(value)

@@ -157,7 +157,7 @@ class EMAWeights(EMAWeightAveraging):
 
     Lightning swaps the averaged weights in at ``on_validation_epoch_start`` and back at
     ``on_validation_epoch_end``; callbacks' hooks run before the module's, so the module's own
-    ``on_validation_epoch_end`` (where :class:`~src.training.module.TrackerLitModule` tracks the
+    ``on_validation_epoch_end`` (where :class:`~src.learning.module.TrackerLitModule` tracks the
     validation split) would see the raw weights. Here they are swapped back at ``on_validation_end``,
     after it. Checkpoints hold the averaged weights under ``state_dict`` (what ``src.evaluate`` and the
     end-of-run test track) and the raw ones under ``current_model_state`` (what a resumed run trains on).
