@@ -16,7 +16,7 @@ is, downloading nothing:
   real-time constraint (the trackers run on a CPU here), and no dataset to download;
 - ``trackers.ini``: our tracker (from a checkpoint) and the classical baselines as TraX Python trackers
   (``protocol = traxpython``), each run by this interpreter as ``python -m src.vot_tracker`` with its
-  conf/ overrides in ``RGBT_VOT_OVERRIDES`` (:mod:`src.vot_tracker`);
+  conf/ overrides in ``RGBT_VOT_OVERRIDES`` (:mod:`src.tracking.trax_server`);
 - ``config.yaml``: the workspace's settings (stack, registry, sequences).
 
 ``summary`` reads the JSON ``vot analysis --format json`` writes under ``DIR/analysis/`` and prints, per
@@ -41,6 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.compare.collect import BASELINE_LABELS, VARIANT_LABELS
 from src.conf import CONF_DIR, baseline_names, register_resolvers
+from src.tracking.trax_server import ORACLE, OVERRIDES_ENV
 from src.utils.cli import (
     UserError,
     check_checkpoint,
@@ -49,7 +50,6 @@ from src.utils.cli import (
     newest_checkpoint,
     run_cli,
 )
-from src.vot_tracker import ORACLE, OVERRIDES_ENV
 
 register_resolvers()
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The VOT toolkit workspace (src.vot) and the TraX tracker process (src.vot_tracker).
+"""The VOT toolkit workspace (src.vot) and the TraX tracker process (src.tracking.trax_server).
 
 The fast tests write workspaces from the tiny synthetic benchmark and check their files without the toolkit;
 the slow one runs the toolkit (``make vot``'s ``.vot-venv``) on two short sequences: the ground-truth oracle
@@ -22,9 +22,9 @@ from omegaconf import OmegaConf
 
 from src.conf import CONF_DIR
 from src.data import get_reader
+from src.tracking.trax_server import OVERRIDES_ENV, GroundTruthOracle, build
 from src.utils.cli import UserError
 from src.vot import anchors, eao_interval, run_lengths, summary, summary_table, write_workspace
-from src.vot_tracker import OVERRIDES_ENV, GroundTruthOracle, build
 
 ROOT = Path(__file__).resolve().parents[1]
 VOT_VENV = ROOT / ".vot-venv"
@@ -167,7 +167,7 @@ def test_vot_tracker_without_trax_is_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {OVERRIDES_ENV: "tracker=oracle"}
     # the project's interpreter without the toolkit's trax-path: no vot-trax to import
     proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.'); "
-                           "from src.vot_tracker import main; main()"],
+                           "from src.tracking.trax_server import main; main()"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == ("src.vot_tracker: no vot-trax package on the path (make vot links it into "
