@@ -29,6 +29,7 @@ import configparser
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -168,7 +169,7 @@ def tracker_entry(label: str, overrides: list[str], paths: list[Path], timeout: 
         "python": python,
         "paths": os.pathsep.join(str(p) for p in paths),
         "timeout": str(int(timeout)),
-        f"env_{OVERRIDES_ENV}": " ".join(overrides),
+        f"env_{OVERRIDES_ENV}": shlex.join(overrides),  # a path with spaces stays one override
     }
 
 
