@@ -62,7 +62,37 @@ bench: $(STAMP) ## run the benchmark scripts (figures go in BENCHMARKS.md)
 gpu-check: $(STAMP) ## on a machine with a CUDA GPU: tracking FPS, a training step, DDP, GPU/CPU agreement
 	$(BIN)/python scripts/gpu_check.py
 
+# The VOT toolkit in an environment of its own (opencv, numba: ~700 MB; requirements-vot.txt), and the vot-trax
+# package alone in a folder the tracker processes (this project's interpreter) put on their path
+VOT_VENV := .vot-venv
+VOT_STAMP := $(VOT_VENV)/.installed
+VOT_WS ?= logs/vot/workspace
+VOT_SEQUENCES ?= 4
+VOT_FRAMES ?= null
+VOT_TRACKERS ?= kcf_rgbt
+comma := ,
+empty :=
+space := $(empty) $(empty)
+
+$(VOT_STAMP): requirements-vot.txt
+	$(PY) -m venv $(VOT_VENV)
+	$(VOT_VENV)/bin/pip install -q --upgrade pip
+	$(VOT_VENV)/bin/pip install -q -r requirements-vot.txt
+	mkdir -p $(VOT_VENV)/trax-path
+	ln -sfn "$$($(VOT_VENV)/bin/python -c 'import os, trax; print(os.path.dirname(trax.__file__))')" \
+		$(VOT_VENV)/trax-path/trax
+	@touch $(VOT_STAMP)
+
+vot: $(STAMP) $(VOT_STAMP) ## VOT-RGBT protocol, VOT toolkit: [VOT_SEQUENCES=4 VOT_FRAMES=N CKPT=...] (docs/vot.md)
+	rm -rf $(VOT_WS)
+	$(BIN)/python -m src.vot workspace $(VOT_WS) limit_sequences=$(VOT_SEQUENCES) max_frames=$(VOT_FRAMES) \
+		'trackers=[$(subst $(space),$(comma),$(VOT_TRACKERS))]' $(if $(CKPT),ckpt_path=$(CKPT))
+	cd $(VOT_WS) && $(CURDIR)/$(VOT_VENV)/bin/vot evaluate --workspace . ours $(VOT_TRACKERS)
+	cd $(VOT_WS) && $(CURDIR)/$(VOT_VENV)/bin/vot analysis --workspace . --format json --name make-vot
+	cd $(VOT_WS) && $(CURDIR)/$(VOT_VENV)/bin/vot report --workspace . --format html --name make-vot
+	$(BIN)/python -m src.vot summary $(VOT_WS)
+
 clean: ## remove outputs (keeps .venv and data/)
 	rm -rf logs outputs multirun wandb .pytest_cache
 
-.PHONY: help install train pretrain test test-full lint realcheck ablate data bench gpu-check clean
+.PHONY: help install train pretrain test test-full lint realcheck ablate data bench gpu-check vot clean

@@ -4,13 +4,11 @@
     python scripts/bench_model.py --sizes cpu --iters 20 --variants cmc single
     python scripts/bench_model.py --out /tmp/model_table.md   (the table in BENCHMARKS.md)
 
-One "frame" is one forward pass at batch 1: the template and search crops of every modality
-the variant reads (dual-modal variants run both modalities through the backbone). FLOPs
-come from ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2 FLOPs),
-counted with the math attention kernel because the counter does not see the fused CPU
-kernels. FPS times ``net(...)`` under ``torch.inference_mode`` with the real kernels: the
-median of ``--iters`` timed calls after ``--warmup`` calls, CE on and CE off (keep ratio 1)
-alternating call by call.
+One "frame" is one forward pass at batch 1. Parameters, FLOPs and model-only FPS are counted and
+timed by ``src.models.profile`` (the functions ``python -m src.profile`` uses for one network): FLOPs
+from ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2 FLOPs) with the math
+attention kernel; FPS the median of ``--iters`` timed calls after ``--warmup`` calls, CE on and CE off
+(keep ratio 1) alternating call by call.
 Networks are built from the composed Hydra config (``model=<size> +variant=<name>``), random
 weights.
 """
@@ -18,60 +16,19 @@ weights.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from src.conf import compose_net, variant_names  # noqa: E402
 from src.models import build_network  # noqa: E402
+from src.models.profile import CE_RATIOS, count_flops, count_params, frame_inputs, time_fps  # noqa: E402
 
 VARIANTS = variant_names()  # conf/variant/
 SIZES = {"cpu": "cpu", "vitb_256": "vitb_256"}  # name -> conf/model/<name>.yaml
-
-
-def frame_inputs(cfg: dict, device: str = "cpu") -> dict:
-    z, x = cfg["template_size"], cfg["search_size"]
-    shapes = {"template_visible": z, "search_visible": x, "template_infrared": z, "search_infrared": x}
-    return {k: torch.randn(1, 3, s, s, device=device) for k, s in shapes.items()}
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def count_flops(net, inputs: dict, keep_ratio: float | None) -> int:
-    # grad enabled and the math SDPA kernel: the fused inference kernels are invisible to the counter
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        net(**inputs, keep_ratio=keep_ratio)
-    return counter.get_total_flops()
-
-
-def time_fps(net, inputs: dict, ratios: dict, warmup: int, iters: int, device: str = "cpu",
-             amp: str | None = None) -> dict:
-    """FPS per keep-ratio setting; the settings alternate call by call, so a load change on a
-    shared machine hits CE on and CE off alike."""
-    times = {tag: [] for tag in ratios}
-    autocast = (torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if amp == "bf16"
-                else contextlib.nullcontext())
-    with torch.inference_mode(), autocast:
-        for i in range(warmup + iters):
-            for tag, ratio in ratios.items():
-                _sync(device)
-                t0 = time.perf_counter()
-                net(**inputs, keep_ratio=ratio)
-                _sync(device)
-                if i >= warmup:
-                    times[tag].append(time.perf_counter() - t0)
-    return {tag: 1.0 / statistics.median(t) for tag, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -103,12 +60,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         cfg = compose_net(size, variant)
         net = build_network(cfg).eval().to(args.device)
         inputs = frame_inputs(cfg, args.device)
-        params = sum(p.numel() for p in net.parameters())
+        params = count_params(net)
         iters = args.vitb_iters if (size == "vitb_256" and args.vitb_iters) else args.iters
         row = {"size": size, "variant": variant, "params_M": params / 1e6}
-        ratios = {"on": None, "off": 1.0}
-        fps = {} if args.no_fps else time_fps(net, inputs, ratios, args.warmup, iters, args.device, args.amp)
-        for tag, ratio in ratios.items():
+        fps = {} if args.no_fps else \
+            time_fps(net, inputs, CE_RATIOS, args.warmup, iters, args.device, args.amp)
+        for tag, ratio in CE_RATIOS.items():
             row[f"gflops_{tag}"] = count_flops(net, inputs, ratio) / 1e9
             row[f"fps_{tag}"] = fps.get(tag, float("nan"))
         row["flop_cut"] = row["gflops_off"] / row["gflops_on"]

@@ -40,7 +40,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from src.conf import register_resolvers
-from src.utils.cli import UserError, run_cli
+from src.utils.cli import UserError, newest_checkpoint, run_cli
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -113,16 +113,6 @@ def stage(real: Path, out: Path) -> dict[str, str]:
 
 
 # -- trackers --------------------------------------------------------------------------------------
-def newest_checkpoint(log_dir: Path) -> Path:
-    """The newest ``best.ckpt`` of the training runs under ``log_dir`` (what ``make train`` wrote last)."""
-    found = sorted(
-        (log_dir / "train" / "runs").glob("*/checkpoints/best.ckpt"), key=lambda p: p.stat().st_mtime
-    )
-    if not found:
-        raise UserError(f"no checkpoint under {log_dir}/train/runs: run `make train` or pass ckpt_path=CKPT")
-    return found[-1]
-
-
 def tracker_modalities(tracker: str, ckpt: Path | None) -> list[str]:
     """The streams a tracker reads: its config's, or the checkpoint's network's."""
     if tracker == "ours":

@@ -4,6 +4,7 @@
     python -m src.compare inputs=[runA,runB/metrics.json,logs/evaluate/runs]   # folders searched recursively
     python -m src.compare wandb_group=ablation_dual                            # offline runs under logs/
     python -m src.compare wandb_group=ablation_dual wandb_online=true          # the W&B API (needs login)
+    python -m src.compare inputs=[...] format=latex                            # also booktabs LaTeX tables
 
 Writes into its run directory (``logs/compare/runs/<time>_<id>/``):
 - ``tables.md`` -- every table, and one ``<table>.md`` / ``<table>.csv`` each: ``methods`` (MPR, MSR,
@@ -11,8 +12,12 @@ Writes into its run directory (``logs/compare/runs/<time>_<id>/``):
   per dataset), ``tsf_sorted`` (TSF before/after in the recipes run with ``fusion.align=sorted``),
   ``extreme`` and ``normal`` (robustness per variant), ``significance`` (the seed's claims as paired
   comparisons: gap, seed spread, Wilcoxon p over sequences);
+- with ``format=latex``, ``<table>.tex`` each and ``tables.tex`` (all of them): booktabs ``table``
+  environments (``\\usepackage{booktabs}``), the best value of a row of figures bold and the second
+  underlined (``Table.to_latex``);
 - ``runs.csv`` (one row per run) and ``summary.json`` (mean, spread and count per method and figure);
-- ``plots/<dataset>_precision.png``, ``_success.png``, ``_radar_MPR.png``, ``_radar_MSR.png``;
+- ``plots/<dataset>_precision.png``, ``_success.png``, ``_radar_MPR.png``, ``_radar_MSR.png``, each also as
+  a PDF (vector, TrueType fonts embedded) for a paper;
 - a W&B summary run in the group (offline unless ``WANDB_MODE=online``) with the tables as
   ``wandb.Table`` s and the plots as images.
 
@@ -45,16 +50,26 @@ register_resolvers()
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
+FORMATS = ("markdown", "latex")
+
+
 def write_outputs(records: list[dict[str, Any]], out_dir: str | Path, fps_key: str = "e2e",
-                  plots: bool = True) -> tuple[list[Table], dict[str, Path]]:
-    """Write the tables (Markdown, CSV), runs.csv, summary.json and plots into ``out_dir``."""
+                  plots: bool = True, fmt: str = "markdown") -> tuple[list[Table], dict[str, Path]]:
+    """Write the tables (Markdown, CSV; LaTeX too with ``fmt="latex"``), runs.csv, summary.json and plots
+    into ``out_dir``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format={fmt}: expected one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = build_tables(records, fps_key)
     for t in tables:
         (out_dir / f"{t.name}.md").write_text(t.to_markdown())
         (out_dir / f"{t.name}.csv").write_text(t.to_csv())
+        if fmt == "latex":
+            (out_dir / f"{t.name}.tex").write_text(t.to_latex())
     (out_dir / "tables.md").write_text("\n".join(t.to_markdown() for t in tables))
+    if fmt == "latex":
+        (out_dir / "tables.tex").write_text("\n".join(t.to_latex() for t in tables))
     write_csv(out_dir / "runs.csv", run_rows(records, fps_key))
     (out_dir / "summary.json").write_text(json.dumps(summary(records, fps_key), indent=2, ensure_ascii=False))
     figures = write_plots(records, out_dir / "plots") if plots else {}
@@ -76,6 +91,9 @@ def log_wandb_summary(tables: list[Table], figures: Mapping[str, Path], group: s
 
 
 def run(cfg: DictConfig) -> list[Table]:
+    fmt = str(cfg.get("format") or "markdown")
+    if fmt not in FORMATS:
+        raise SystemExit(f"src.compare: format={fmt}: expected one of {', '.join(FORMATS)}")
     inputs = cfg.inputs if OmegaConf.is_list(cfg.inputs) else ([cfg.inputs] if cfg.inputs else [])
     records = collect(inputs, cfg.get("wandb_group"), cfg.get("wandb_dir"), bool(cfg.get("wandb_online")),
                       cfg.wandb_project, cfg.get("wandb_entity"))
@@ -83,7 +101,7 @@ def run(cfg: DictConfig) -> list[Table]:
         raise SystemExit(f"src.compare: no metrics.json with scores found in {list(inputs)}"
                          + (f" or W&B group {cfg.wandb_group!r}" if cfg.get("wandb_group") else ""))
     out_dir = Path(cfg.output_dir)
-    tables, figures = write_outputs(records, out_dir, cfg.fps_key, bool(cfg.plots))
+    tables, figures = write_outputs(records, out_dir, cfg.fps_key, bool(cfg.plots), fmt)
     print(f"{len(records)} runs, {len(group_methods(records))} methods\n")
     print("\n".join(t.to_markdown() for t in tables))
     print(f"written to {out_dir}")

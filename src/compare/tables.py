@@ -1,7 +1,8 @@
 """The seed's tables for ``src.compare``, built from the methods (``collect.group_methods``): ``methods``,
 ``ablation``, ``tsf`` / ``tsf_sorted`` (TSF before/after), ``extreme`` / ``normal`` (robustness) and
 ``significance`` (the seed's claims, with a Wilcoxon signed-rank test paired over sequences); the cells'
-formatting, ``Table`` (Markdown, CSV, ``wandb.Table``), and the contents of summary.json and runs.csv."""
+formatting, ``Table`` (Markdown, CSV, booktabs LaTeX, ``wandb.Table``), and the contents of summary.json and
+runs.csv."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from src.compare.collect import SORTED, TSF_OFF, VARIANT_LABELS, Method, group_methods, label, method_key
+from src.compare.collect import (
+    SORTED,
+    TSF_OFF,
+    VARIANT_LABELS,
+    Method,
+    ascii_label,
+    group_methods,
+    label,
+    method_key,
+)
 
 # the seed's ablation table: the six fusion recipes (variants), in its order (VARIANT_LABELS')
 ABLATION_ORDER = tuple(v for v in VARIANT_LABELS if v != "single")
@@ -24,6 +34,9 @@ ROBUSTNESS_ORDER = ("single", "cmc1_cmc", "cmc_cmc", "cmc1", "cmc", "cmc1_ceb_cm
 ROBUSTNESS_ROWS = ("track_success", "max_ratio", "miss_count", "MPR", "MSR")
 TSF_COLUMNS = ("SR@0.5", "SR@0.75", "SR@0.9", "AOR", "APE")
 DECIMALS = {"max_ratio": 4, "miss_count": 1, "APE": 2, "FPS": 2}
+# figures where less is better (every other one: more is better)
+LOWER_BETTER = frozenset({"APE", "max_ratio", "miss_count"})
+BEST, SECOND = "best", "second"
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -47,6 +60,30 @@ def relative_change(before: float, after: float) -> str:
     return f"({text}%)"
 
 
+def emphasis(means: Sequence[float], name: str) -> list[str]:
+    """:data:`BEST` / :data:`SECOND` / ``""`` per cell of a row of figure ``name``: the best and the
+    second-best value as printed (rounded to the cell's decimals, so equal cells get the same mark; ties
+    share it); cells without a value and rows with fewer than two values get none."""
+    decimals = DECIMALS.get(name, 2)
+    shown = [None if math.isnan(m) else round(float(m), decimals) for m in means]
+    distinct = sorted({v for v in shown if v is not None}, reverse=name not in LOWER_BETTER)
+    if len([v for v in shown if v is not None]) < 2:
+        return [""] * len(shown)
+    marks = {distinct[0]: BEST} | ({distinct[1]: SECOND} if len(distinct) > 1 else {})
+    return [marks.get(v, "") if v is not None else "" for v in shown]
+
+
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                   "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX source: its special characters escaped, ``±`` in math mode, the CJK label in
+    ASCII (pdflatex has no CJK font by default)."""
+    return "".join(_LATEX_SPECIALS.get(c, c) for c in ascii_label(str(text)))
+
+
 @dataclass
 class Table:
     """A table as the seed prints it: ``index`` rows x ``columns`` of formatted cells."""
@@ -58,6 +95,8 @@ class Table:
     index: list[str]
     cells: list[list[str]]
     note: str = ""
+    # per cell, BEST / SECOND / "" (tables of figures compared across methods; None: no marks)
+    marks: list[list[str]] | None = None
 
     def to_markdown(self) -> str:
         header = [self.corner, *self.columns]
@@ -66,6 +105,24 @@ class Table:
         lines += ["| " + " | ".join([row, *cells]) + " |" for row, cells in zip(self.index, self.cells)]
         if self.note:
             lines += ["", self.note]
+        return "\n".join(lines) + "\n"
+
+    def to_latex(self) -> str:
+        """A booktabs ``table`` (``\\usepackage{booktabs}``): the best value of a row bold, the second
+        underlined (:attr:`marks`); the note below the tabular; labelled ``tab:<name>``."""
+        wrap = {BEST: r"\textbf{%s}", SECOND: r"\underline{%s}", "": "%s"}
+        marks = self.marks or [[""] * len(self.columns) for _ in self.index]
+        header = " & ".join(latex_escape(c) for c in [self.corner, *self.columns])
+        lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(self.title)}}}",
+                 rf"\label{{tab:{self.name}}}", rf"\begin{{tabular}}{{l{'c' * len(self.columns)}}}",
+                 r"\toprule", rf"{header} \\", r"\midrule"]
+        for row, cells, row_marks in zip(self.index, self.cells, marks):
+            texts = [wrap[m] % latex_escape(c) for c, m in zip(cells, row_marks)]
+            lines.append(" & ".join([latex_escape(row), *texts]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        if self.note:
+            lines.append(rf"\par\smallskip{{\footnotesize {latex_escape(self.note)}}}")
+        lines.append(r"\end{table}")
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
@@ -85,8 +142,10 @@ class Table:
 # -- the seed's tables ------------------------------------------------------------------------------
 def _metric_table(name: str, title: str, methods: list[Method], rows: Sequence[str], *,
                   subset: str | None = None, table: str = "", fps_key: str = "e2e", note: str = "") -> Table:
-    cells = [[fmt(*m.stat(row, subset, fps_key)[:2], name=row) for m in methods] for row in rows]
-    return Table(name, title, "", [label(m.key, table) for m in methods], list(rows), cells, note)
+    stats = [[m.stat(row, subset, fps_key)[:2] for m in methods] for row in rows]
+    cells = [[fmt(*stat, name=row) for stat in row_stats] for row, row_stats in zip(rows, stats)]
+    marks = [emphasis([mean for mean, _ in row_stats], row) for row, row_stats in zip(rows, stats)]
+    return Table(name, title, "", [label(m.key, table) for m in methods], list(rows), cells, note, marks)
 
 
 def methods_table(methods: list[Method], dataset: str, fps_key: str = "e2e") -> Table | None:

@@ -4,7 +4,7 @@ Input everywhere: ``{tracker_name: metrics}`` where ``metrics`` is a metrics.jso
 output of :func:`src.metrics.evaluate_results`) with ``"curves"`` (and ``"attributes"`` for the
 radar). Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state, no
 backend switch: PNGs render with Agg, and notebooks display the returned figures); pass
-``path`` to also save a PNG. For W&B: ``wandb.Image(fig)``.
+``path`` to also save a PNG, and :func:`save_pdf` writes a figure as a PDF. For W&B: ``wandb.Image(fig)``.
 
 Legends rank trackers by their score as the toolkits do: ``name [0.781]``.
 """
@@ -38,10 +38,25 @@ _LABELS = {
 _STYLES = ("-", "--", "-.", ":")
 
 
+def palette(n: int) -> list[str]:
+    """``n`` colours, no two alike (hex): matplotlib's default cycle up to 10, tab20 up to 20, then ``n``
+    hues evenly spaced around the colour wheel."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    if n <= 10:
+        return [to_hex(f"C{i}") for i in range(n)]
+    if n <= 20:
+        return [to_hex(c) for c in colormaps["tab20"].colors[:n]]
+    return [to_hex(colormaps["hsv"](i / n)) for i in range(n)]
+
+
 def _color(trackers: Mapping, name: str) -> tuple[str, str]:
-    """The same color/line style for a tracker in every plot: by its position in the input."""
+    """A tracker's colour and line style: by its position in the input (the same in every plot of the
+    same trackers); colours never repeat within a figure (:func:`palette`), and past 10 trackers the
+    line style changes too, for curves that cross."""
     i = list(trackers).index(name)
-    return f"C{i % 10}", _STYLES[(i // 10) % len(_STYLES)]
+    return palette(len(trackers))[i], _STYLES[(i // 10) % len(_STYLES)]
 
 
 def _save(fig: Figure, path: str | Path | None, dpi: int = 150) -> None:
@@ -49,6 +64,18 @@ def _save(fig: Figure, path: str | Path | None, dpi: int = 150) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
+
+
+def save_pdf(fig: Figure, path: str | Path) -> Path:
+    """``fig`` as a PDF beside ``path`` (its suffix replaced): vector, with TrueType fonts embedded
+    (``pdf.fonttype`` 42, what publishers ask for) rather than matplotlib's default Type 3."""
+    import matplotlib
+
+    path = Path(path).with_suffix(".pdf")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        fig.savefig(path, bbox_inches="tight")
+    return path
 
 
 def _score(metrics: Mapping, kind: str) -> float | None:

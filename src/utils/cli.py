@@ -129,6 +129,17 @@ def check_checkpoint(path: str | Path | None, key: str = "ckpt_path") -> None:
                         "truncated or another format?)")
 
 
+def newest_checkpoint(log_dir: str | Path) -> Path:
+    """The newest ``best.ckpt`` of the training runs under ``log_dir`` (what ``make train`` wrote last): the
+    checkpoint commands that track with one default to."""
+    found = sorted(
+        (Path(log_dir) / "train" / "runs").glob("*/checkpoints/best.ckpt"), key=lambda p: p.stat().st_mtime
+    )
+    if not found:
+        raise UserError(f"no checkpoint under {log_dir}/train/runs: run `make train` or pass ckpt_path=CKPT")
+    return found[-1]
+
+
 def check_tracker_checkpoint(tracker: Mapping, alternative: str) -> None:
     """A tracker config whose factory takes a checkpoint (``tracker.factory.ckpt_path``) must be given a
     readable one; ``alternative`` ends the error's hint (what else the command accepts)."""
