@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from src import compare
 from src.compare.tables import BEST, SECOND, emphasis, latex_escape
 from src.metrics import plots
-from tests.test_compare import _report, write_fixture_runs
+from tests.helpers.compare import record, write_fixture_runs
+from tests.helpers.configs import compose_config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -125,15 +125,14 @@ def test_latex_tables_parse_and_mark_the_best(study, tmp_path):
 
 def test_compare_format_option(study, tmp_path):
     out = tmp_path / "compare"
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="compare", overrides=[f"inputs=[{study}]", f"output_dir={out}",
-                                                         "log_wandb=false", "plots=false", "format=latex"])
+    cfg = compose_config("compare", [f"inputs=[{study}]", f"output_dir={out}", "log_wandb=false",
+                                     "plots=false", "format=latex"])
+    compare.run(cfg)
+    assert (out / "tables.tex").is_file() and (out / "methods.tex").is_file()
+    cfg = compose_config("compare", [f"inputs=[{study}]", f"output_dir={tmp_path / 'x'}", "log_wandb=false",
+                                     "format=html"])
+    with pytest.raises(SystemExit, match="format=html: expected one of markdown, latex"):
         compare.run(cfg)
-        assert (out / "tables.tex").is_file() and (out / "methods.tex").is_file()
-        cfg = compose(config_name="compare", overrides=[f"inputs=[{study}]", f"output_dir={tmp_path / 'x'}",
-                                                         "log_wandb=false", "format=html"])
-        with pytest.raises(SystemExit, match="format=html: expected one of markdown, latex"):
-            compare.run(cfg)
 
 
 # -- plots ---------------------------------------------------------------------------------------------------
@@ -152,7 +151,7 @@ def test_palette_never_repeats(n):
 
 
 def test_radar_colours_never_repeat_within_a_figure():
-    trackers = {f"tracker{i}": _report(f"tracker{i}", mpr=0.3 + 0.02 * i, msr=0.25 + 0.02 * i)
+    trackers = {f"tracker{i}": record(f"tracker{i}", mpr=0.3 + 0.02 * i, msr=0.25 + 0.02 * i)
                 for i in range(14)}
     fig = plots.attribute_radar(trackers, "MSR")
     colours = [line.get_color() for line in fig.axes[0].lines]

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from src.conf import CONF_DIR
 from src.profile import profile
+from tests.helpers.configs import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +25,7 @@ def bench_model():
 
 
 def profile_net(variant: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("profile", overrides=["model=cpu", f"+variant={variant}"])
+    cfg = compose_config("profile", ["model=cpu", f"+variant={variant}"])
     return OmegaConf.to_container(cfg.model.net, resolve=True)
 
 
