@@ -149,7 +149,7 @@ class ECOTracker:
                        if kind == "hog" or (colour_names and m == "visible")]
         unknown = set(projection_dims or {}) - set(_BLOCKS)
         if unknown:
-            raise ValueError(f"ECOTracker: projection_dims has unknown blocks {sorted(unknown)}; known: {_BLOCKS}")
+            raise ValueError(f"ECOTracker: unknown projection_dims {sorted(unknown)}, known: {_BLOCKS}")
         self.projection_dims = dict(projection_dims) if projection_dims else None
 
         # frequencies of the rfft2 grid (rows: fftfreq, cols: rfftfreq), in cycles per window
@@ -169,8 +169,8 @@ class ECOTracker:
         # label: Fourier series of a periodic Gaussian of peak 1 at shift 0 (C-COT Sec. 3.1)
         target_cells = n / search_area_scale
         sigma = output_sigma_factor * target_cells
-        self.label = (2 * np.pi * sigma**2 / n**2) * np.exp(-2 * (np.pi * sigma / n) ** 2 * (self.ky**2 + self.kx**2))
-        self.label = self.label.astype(np.complex128)
+        gaussian = np.exp(-2 * (np.pi * sigma / n) ** 2 * (self.ky**2 + self.kx**2))
+        self.label = ((2 * np.pi * sigma**2 / n**2) * gaussian).astype(np.complex128)
         # spatial regularisation window (SRDCF eq. 3's w): set per sequence (it uses the aspect)
         self._reg_min, self._reg_edge = reg_window_min, reg_window_edge
         self._center: np.ndarray | None = None
@@ -296,7 +296,8 @@ class ECOTracker:
             u = (projection.T @ xk)  # projected sample [D, K]
             f0 = f.reshape(len(f), -1)
             diag = np.abs(u) ** 2
-            precond = (0.75 * diag + 0.25 * diag.mean(axis=0, keepdims=True)).reshape(f.shape) + self._reg_energy
+            precond = (0.75 * diag + 0.25 * diag.mean(axis=0, keepdims=True)).reshape(f.shape)
+            precond = precond + self._reg_energy
 
             def apply(df: np.ndarray, dp: np.ndarray, u=u, f0=f0) -> tuple[np.ndarray, np.ndarray]:
                 scores = (u * df.reshape(len(df), -1)).sum(axis=0) + ((dp.T @ xk) * f0).sum(axis=0)  # [K]

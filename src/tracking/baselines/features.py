@@ -72,8 +72,10 @@ def gradient_orientation_features(gray: np.ndarray, cell_size: int = 4) -> np.nd
     upper_bin = (lower_bin + 1) % SIGNED_BINS
     # one histogram of (bin, cell) pairs for all pixels: a bincount over flat indices
     cell = ((np.arange(height) // cell_size)[:, None] * cols + (np.arange(width) // cell_size)[None, :])
-    index = np.concatenate([(lower_bin * (rows * cols) + cell).ravel(), (upper_bin * (rows * cols) + cell).ravel()])
-    weights = np.concatenate([(magnitude * (1.0 - upper_weight)).ravel(), (magnitude * upper_weight).ravel()])
+    index = np.concatenate([(lower_bin * (rows * cols) + cell).ravel(),
+                            (upper_bin * (rows * cols) + cell).ravel()])
+    weights = np.concatenate([(magnitude * (1.0 - upper_weight)).ravel(),
+                              (magnitude * upper_weight).ravel()])
     signed = np.bincount(index, weights, minlength=SIGNED_BINS * rows * cols)
     signed = signed.reshape(SIGNED_BINS, rows, cols).astype(np.float32)
     unsigned = signed[:UNSIGNED_BINS] + signed[UNSIGNED_BINS:]
