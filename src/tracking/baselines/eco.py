@@ -410,7 +410,8 @@ class ECOTracker:
 
     def _newton(self, scores: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Maximise the trigonometric polynomial with coefficients ``scores`` (full ``[N, N]`` fft2 of
-        the score map) from ``start`` (cells, (row, col)) by Newton's method (C-COT Sec. 3.3)."""
+        the score map) from ``start`` (cells, (row, col)) by Newton's method (C-COT Sec. 3.3; SRDCF
+        Sec. 4.3), staying within a cell of ``start``."""
         n = self.cells
         k = np.fft.fftfreq(n, 1.0 / n) * (2j * np.pi / n)  # i 2 pi k / N
         t = start.astype(np.float64)
@@ -427,10 +428,12 @@ class ECOTracker:
             if det <= 0 or hyy >= 0:  # not at a maximum's basin: keep the current point
                 break
             step = np.array([(hxx * gy - hxy * gx) / det, (hyy * gx - hxy * gy) / det])
-            t = t - step
+            t = t - np.clip(step, -0.5, 0.5)  # a damped step: the grid maximum is within half a cell
             if np.abs(step).max() < 1e-3:
                 break
-        return t
+        # the grid maximum is the nearest sample to the true one: a Newton path that wandered off (to
+        # another peak of the interpolated, ringing score) is discarded
+        return t if np.abs(t - start).max() <= 1.0 else start
 
     # -- the tracker interface -----------------------------------------------------------------
 
