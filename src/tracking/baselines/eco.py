@@ -212,7 +212,7 @@ class ECOTracker:
 
     def _inner_many(self, many: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``[M]`` inner products of ``many [M, D, N, Nh]`` with ``b [D, N, Nh]``."""
-        return (self.omega * (np.conj(many) * b).real).sum(axis=(1, 2, 3))
+        return (np.conj(many.reshape(len(many), b.size)) @ (self.omega * b).reshape(-1)).real
 
     def _regularise(self, f: np.ndarray) -> np.ndarray:
         """``W^H W f``: the spatial regulariser's normal-equation term, ``[D, N, N//2+1]``."""
@@ -334,7 +334,8 @@ class ECOTracker:
         """``[..., C, N, Nh]`` -> ``[..., D, N, Nh]`` (identity without projection)."""
         if self._projection is None:
             return x
-        return np.einsum("...cyx,cd->...dyx", x, self._projection)
+        flat = x.reshape(*x.shape[:-3], x.shape[-3], -1)  # [..., C, K]
+        return np.matmul(self._projection.T.astype(x.dtype), flat).reshape(*x.shape[:-3], -1, *x.shape[-2:])
 
     # -- the sample memory (SRDCF / C-COT's running average, or ECO's mixture) -----------------
 

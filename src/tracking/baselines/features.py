@@ -17,6 +17,7 @@ pixel to the 11 terms' prototype sRGB colours, averaged over each cell.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 SIGNED_BINS = 18
@@ -130,8 +131,9 @@ def colour_name_features(image: np.ndarray, cell_size: int = 4) -> np.ndarray:
         raise ValueError(f"colour_name_features needs an [H, W, 3] patch with H, W multiples of {cell_size}, "
                          f"got {image.shape}")
     rows, cols = height // cell_size, width // cell_size
-    # cell means first (the soft assignment of the cell's mean colour: 16x less work than per pixel)
-    means = image.reshape(rows, cell_size, cols, cell_size, 3).mean(axis=(1, 3), dtype=np.float32) / 255.0
+    # cell means first (the soft assignment of the cell's mean colour: 16x less work than per pixel);
+    # INTER_AREA by an integer factor is the exact block mean
+    means = cv2.resize(image.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA) / 255.0
     distance = ((means[:, :, None, :] - _COLOUR_PROTOTYPES) ** 2).sum(axis=-1)  # [rows, cols, 11]
     logits = -0.5 * distance / _COLOUR_BANDWIDTH**2
     probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))
