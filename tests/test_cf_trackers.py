@@ -163,3 +163,14 @@ def test_bad_inputs_have_clear_errors():
         build("ccot", cells=26)
     with pytest.raises(InstantiationException, match="data must be"):
         build("ccot", data="gmm")
+
+
+def test_compare_puts_the_new_rows_in_the_seed_order():
+    """src.compare's methods table: the seed's rows in its order, our "+RGBT" recipes after their row."""
+    from src.compare.tables import _seed_rank
+
+    keys = ["kcf_rgbt", "srdcf_rgbt", "eco", "MDNet+RGBT", "csrt", "ccot", "srdcf", "eco_rgbt", "mil",
+            "SiamCSR"]
+    ordered = sorted(keys, key=_seed_rank)
+    assert ordered == ["SiamCSR", "MDNet+RGBT", "ccot", "eco", "eco_rgbt", "srdcf", "srdcf_rgbt", "csrt",
+                       "kcf_rgbt", "mil"]
