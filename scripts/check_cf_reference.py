@@ -13,7 +13,7 @@ Reference settings:
 - ``eco``: its ECO-HC configuration (``lib/eco/config/otb_hc_config.py``);
 - ``srdcf``: its SRDCF configuration (``otb_hc_srdcf_config.py``, the ECO authors' SRDCF settings in
   the ECO code);
-- ``ccot``: its ECO-HC configuration with ECO's additions off (no projection, no sample merging, an
+- ``ccot``: its ECO-HC configuration with ECO's additions off (no compression, no sample merging, an
   update every frame, no scale filter: 5 scales of 1.02, learning rate 0.0075, label 1/12), as the
   ECO authors' code runs C-COT, with 100 stored samples (C-COT's 400 make the reference too slow).
 
@@ -73,8 +73,9 @@ elif job["tracker"] == "srdcf":
     config = otb_hc_srdcf_config.OTBHCSRDCFConfig()
 else:  # C-COT: ECO-HC with ECO's additions off
     config = otb_hc_config.OTBHCConfig()
-    for key, value in dict(use_projection_matrix=False, update_projection_matrix=False,
-                           use_sample_merge=False, train_gap=0, skip_after_frame=0, use_scale_filter=False,
+    # no compression (use_projection_matrix False: the full-rank PCA basis, which its code still learns
+    # jointly on the first frame, as its SRDCF settings do; update_projection_matrix False crashes it)
+    for key, value in dict(use_projection_matrix=False, use_sample_merge=False, train_gap=0, skip_after_frame=0, use_scale_filter=False,
                            number_of_scales=5, scale_step=1.02, learning_rate=0.0075, num_samples=100,
                            output_sigma_factor=1 / 12, init_CG_iter=50).items():
         setattr(config, key, value)
