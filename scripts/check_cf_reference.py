@@ -76,7 +76,8 @@ else:  # C-COT: ECO-HC with ECO's additions off
     # no compression (use_projection_matrix False: the full-rank PCA basis, which its code still learns
     # jointly on the first frame, as its SRDCF settings do; update_projection_matrix False crashes it)
     for key, value in dict(use_projection_matrix=False, use_sample_merge=False, train_gap=0,
-                           skip_after_frame=0, use_scale_filter=False, number_of_scales=5, scale_step=1.02, learning_rate=0.0075, num_samples=100,
+                           skip_after_frame=0, use_scale_filter=False, number_of_scales=5,
+                           scale_step=1.02, learning_rate=0.0075, num_samples=100,
                            output_sigma_factor=1 / 12, init_CG_iter=50).items():
         setattr(config, key, value)
 results = {}
