@@ -12,7 +12,10 @@ Reference settings:
 
 - ``eco``: its ECO-HC configuration (``lib/eco/config/otb_hc_config.py``);
 - ``srdcf``: its SRDCF configuration (``otb_hc_srdcf_config.py``, the ECO authors' SRDCF settings in
-  the ECO code);
+  the ECO code), with two changes: its code has no ideal interpolation (it always applies the cubic
+  kernel, whose parameter those settings leave out, so they crash as written): Keys' a = -0.75, so the
+  reference's SRDCF is a continuous filter where ours is the paper's discrete one; and 100 stored
+  samples instead of 300 (time);
 - ``ccot``: its ECO-HC configuration with ECO's additions off (no compression, no sample merging, an
   update every frame, no scale filter: 5 scales of 1.02, learning rate 0.0075, label 1/12), as the
   ECO authors' code runs C-COT, with 100 stored samples (C-COT's 400 make the reference too slow).
@@ -71,6 +74,10 @@ if job["tracker"] == "eco":
     config = otb_hc_config.OTBHCConfig()
 elif job["tracker"] == "srdcf":
     config = otb_hc_srdcf_config.OTBHCSRDCFConfig()
+    # its code has no ideal interpolation (it always uses the cubic kernel, whose parameter these
+    # settings leave out and so crash): Keys' a = -0.75; and 100 stored samples instead of 300 (time)
+    config.interp_bicubic_a = -0.75
+    config.num_samples = 100
 else:  # C-COT: ECO-HC with ECO's additions off
     config = otb_hc_config.OTBHCConfig()
     # no compression (use_projection_matrix False: the full-rank PCA basis, which its code still learns
