@@ -14,8 +14,8 @@ Reference settings:
 - ``srdcf``: its SRDCF configuration (``otb_hc_srdcf_config.py``, the ECO authors' SRDCF settings in
   the ECO code), with two changes: its code has no ideal interpolation (it always applies the cubic
   kernel, whose parameter those settings leave out, so they crash as written): Keys' a = -0.75, so the
-  reference's SRDCF is a continuous filter where ours is the paper's discrete one; and 100 stored
-  samples instead of 300 (time);
+  reference's SRDCF is a continuous filter where ours is the paper's discrete one (and the projection
+  preconditioner weight they also lack, ECO-HC's 40); and 100 stored samples instead of 300 (time);
 - ``ccot``: its ECO-HC configuration with ECO's additions off (no compression, no sample merging, an
   update every frame, no scale filter: 5 scales of 1.02, learning rate 0.0075, label 1/12), as the
   ECO authors' code runs C-COT, with 100 stored samples (C-COT's 400 make the reference too slow).
@@ -77,6 +77,7 @@ elif job["tracker"] == "srdcf":
     # its code has no ideal interpolation (it always uses the cubic kernel, whose parameter these
     # settings leave out and so crash): Keys' a = -0.75; and 100 stored samples instead of 300 (time)
     config.interp_bicubic_a = -0.75
+    config.precond_proj_param = 40  # another value its code reads and these settings leave out (ECO-HC's)
     config.num_samples = 100
 else:  # C-COT: ECO-HC with ECO's additions off
     config = otb_hc_config.OTBHCConfig()
