@@ -13,6 +13,11 @@ speed does not depend on them), on one search-region-sized target in a synthetic
 - each with the mirrored views off and on (``tracker.factory.hflip``: the network reads batch 2);
 - decode: ``read_image`` of one JPEG frame per modality, the I/O the runner times separately.
 
+``--baselines eco eco_rgbt ...`` times classical trackers (conf/tracker/<name>.yaml) the same way:
+``track`` on the same frames (``--variants`` with no name skips the network). ``--threads N`` also
+caps the BLAS / OpenMP threads numpy and OpenCV use (the script restarts itself with
+``OMP_NUM_THREADS`` etc. set, which numpy reads when it loads).
+
 Medians over ``--frames`` frames after ``--warmup`` frames. The machine's load shows up directly in
 these numbers: run it alone.
 """
@@ -20,6 +25,7 @@ these numbers: run it alone.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -92,6 +98,27 @@ def bench_variant(variant: str, size: str, num_frames: int, warmup: int, width: 
             "ratio_mean": sum(model) / sum(e2e)}
 
 
+def bench_baseline(name: str, num_frames: int, warmup: int, width: int, height: int) -> dict:
+    """End-to-end ``track`` time of a classical tracker built from conf/tracker/<name>.yaml."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+    tracker = instantiate(cfg.tracker.factory)
+    frames, boxes = moving_frames(tracker.modalities, num_frames + warmup + 1, width, height)
+    tracker.initialize(frames[0], boxes[0])
+    times = []
+    for t in range(1, len(frames)):
+        start = time.perf_counter()
+        tracker.track(frames[t])
+        if t > warmup:
+            times.append(time.perf_counter() - start)
+    med = statistics.median(times)
+    return {"tracker": name, "modalities": len(tracker.modalities), "e2e_ms": 1e3 * med, "e2e_fps": 1 / med,
+            "mean_fps": len(times) / sum(times)}
+
+
 def bench_decode(width: int, height: int, count: int = 50, quality: int = 92) -> float:
     """Median milliseconds to read one JPEG frame (``read_image``), of the benchmark's frame size."""
     rng = np.random.default_rng(0)
@@ -114,7 +141,8 @@ def bench_decode(width: int, height: int, count: int = 50, quality: int = 92) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=["single", "cmc"], choices=VARIANTS)
+    parser.add_argument("--variants", nargs="*", default=["single", "cmc"], choices=VARIANTS)
+    parser.add_argument("--baselines", nargs="*", default=[], help="conf/tracker/ names to time too")
     parser.add_argument("--size", default="cpu", help="conf/model/<size>.yaml (default: cpu)")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
@@ -129,7 +157,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args()
     if args.threads:
+        variables = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        if any(os.environ.get(v) != str(args.threads) for v in variables):  # numpy read them on import
+            os.execve(sys.executable, [sys.executable, *sys.argv],
+                      {**os.environ, **{v: str(args.threads) for v in variables}})
         torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     width, height = (int(v) for v in args.image.split("x"))
 
     rows = [bench_variant(v, args.size, args.frames, args.warmup, width, height, flip == "on")
@@ -151,6 +184,15 @@ def main() -> None:
                           for r in rows), "",
               "| frame size | decode ms per frame and modality (read_image, JPEG) |", "|---|---|"]
     lines += [f"| {s} | {ms:.2f} |" for s, ms in decode.items()]
+    if args.baselines:
+        threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+        lines += ["", f"Classical trackers ({threads} BLAS threads), ``track`` on frames in memory:", "",
+                  "| tracker | modalities | e2e ms (median) | FPS (median) | FPS (mean) |",
+                  "|---|---|---|---|---|"]
+        for name in args.baselines:
+            r = bench_baseline(name, args.frames, args.warmup, width, height)
+            lines.append(f"| {name} | {r['modalities']} | {r['e2e_ms']:.2f} | {r['e2e_fps']:.1f} "
+                         f"| {r['mean_fps']:.1f} |")
     report = "\n".join(lines)
     print(report)
     if args.out:

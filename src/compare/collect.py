@@ -28,7 +28,8 @@ VARIANT_LABELS = {
 # their own name. tests/test_compare.py checks that both cover the config folders.
 BASELINE_LABELS = {
     "csrt": "CSR-DCF", "csrt_tir": "CSR-DCF (TIR)", "kcf": "KCF", "kcf_rgbt": "KCF+RGBT",
-    "opencv_kcf": "KCF (OpenCV)", "mil": "MIL",
+    "opencv_kcf": "KCF (OpenCV)", "mil": "MIL", "eco": "ECO", "eco_rgbt": "ECO+RGBT", "ccot": "C-COT",
+    "ccot_rgbt": "C-COT+RGBT", "srdcf": "SRDCF", "srdcf_rgbt": "SRDCF+RGBT",
 }
 OURS = "Ours*"  # the seed's name for CMC* in its first table
 SINGLE = "单模"

@@ -31,6 +31,8 @@ from src.compare.collect import (
 ABLATION_ORDER = tuple(v for v in VARIANT_LABELS if v != "single")
 # the seed's robustness tables: single-modal and the fusion recipes, in their order
 ROBUSTNESS_ORDER = ("single", "cmc1_cmc", "cmc_cmc", "cmc1", "cmc", "cmc1_ceb_cmc", "cmc_ceb_cmc")
+# the seed's comparison table: the other trackers' rows, in its order (published results keep these names)
+SEED_ROWS = ("SiamCSR", "MDNet+RGBT", "C-COT", "ECO", "SOWP+RGBT", "SRDCF", "CSR-DCF", "KCF+RGBT")
 ROBUSTNESS_ROWS = ("track_success", "max_ratio", "miss_count", "MPR", "MSR")
 TSF_COLUMNS = ("SR@0.5", "SR@0.75", "SR@0.9", "AOR", "APE")
 DECIMALS = {"max_ratio": 4, "miss_count": 1, "APE": 2, "FPS": 2}
@@ -148,12 +150,23 @@ def _metric_table(name: str, title: str, methods: list[Method], rows: Sequence[s
     return Table(name, title, "", [label(m.key, table) for m in methods], list(rows), cells, note, marks)
 
 
+def _seed_rank(key: str) -> float:
+    """A tracker's place among the seed's rows (SEED_ROWS); our "+RGBT" recipe of a seed row that reads
+    one modality (ECO+RGBT) right after it; anything else after them all."""
+    name = label(key)
+    if name in SEED_ROWS:
+        return SEED_ROWS.index(name)
+    if name.endswith("+RGBT") and name.removesuffix("+RGBT") in SEED_ROWS:
+        return SEED_ROWS.index(name.removesuffix("+RGBT")) + 0.5
+    return len(SEED_ROWS)
+
+
 def methods_table(methods: list[Method], dataset: str, fps_key: str = "e2e") -> Table | None:
-    """(1) MPR, MSR, FPS of every method: other trackers by MSR (best first), then our variants,
-    Ours* (CMC*) last -- the seed's layout."""
+    """(1) MPR, MSR, FPS of every method: other trackers in the seed's order (SEED_ROWS), the rest by
+    MSR (best first), then our variants, Ours* (CMC*) last -- the seed's layout."""
     ours = [m for m in methods if m.records[0].get("variant")]
     others = sorted((m for m in methods if not m.records[0].get("variant")),
-                    key=lambda m: -np.nan_to_num(m.stat("MSR")[0], nan=-1.0))
+                    key=lambda m: (_seed_rank(m.key), -np.nan_to_num(m.stat("MSR")[0], nan=-1.0)))
     order = {k: i for i, k in enumerate((*ROBUSTNESS_ORDER, *ABLATION_ORDER))}
     ours.sort(key=lambda m: (m.key == "cmc", m.key.endswith(TSF_OFF),
                              order.get(m.key.replace(TSF_OFF, ""), 99)))
