@@ -4,27 +4,23 @@ the thermal one when the visible one is blank), and every config builds through 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from src.compare import BASELINE_LABELS
 from src.tracking.baselines import ECOTracker
 from src.tracking.baselines.features import COLOUR_NAMES, NUM_CHANNELS, colour_name_features
+from tests.helpers.configs import compose_config
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 TRACKERS = ("eco", "ccot", "srdcf")
 LABELS = {"eco": "ECO", "ccot": "C-COT", "srdcf": "SRDCF"}
 
 
 def build(name: str, **overrides) -> ECOTracker:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+    cfg = compose_config("evaluate", [f"tracker={name}"])
     return instantiate(cfg.tracker.factory, **overrides)
 
 
@@ -123,8 +119,7 @@ def test_rgbt_recipe_reads_both_modalities(name, translation):
 
 @pytest.mark.parametrize("name", [f"{t}{suffix}" for t in TRACKERS for suffix in ("", "_rgbt")])
 def test_configs_build_through_hydra(name):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+    cfg = compose_config("evaluate", [f"tracker={name}"])
     tracker = instantiate(cfg.tracker.factory)
     assert isinstance(tracker, ECOTracker) and cfg.tracker.name == name
     expected = ("visible", "infrared") if name.endswith("_rgbt") else ("visible",)
