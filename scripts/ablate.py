@@ -1,7 +1,7 @@
 """The whole study in one command (what `make ablate` runs): the seven variants, the TSF on/off pairs,
 the baselines, then the seed's tables, over several seeds.
 
-    python scripts/ablate.py                        # 3 seeds x (7 variants + 3 TSF runs), 6 baselines
+    python scripts/ablate.py                        # 3 seeds x (7 variants + 3 TSF runs), 12 baselines
     python scripts/ablate.py --quick                # a smoke run: tiny training, 2 test sequences
     python scripts/ablate.py --seeds 1 2 3 4 5      # more seeds
     python scripts/ablate.py --published MDNet+RGBT=/results/MDNet --published ECO=/results/ECO:corner \\

@@ -48,7 +48,11 @@ def test_the_default_study_plan(ablate, tmp_path):
     # every run, the baselines and the summary in one W&B group: the study folder's name
     assert {_value(a, "experiment_name") for _, a in train} == {study.name}
     baselines = [a for n, a in plan if n.startswith("baseline_")]
-    assert len(baselines) == 6
+    # every conf/tracker/ baseline: the seed's classical rows (ECO, C-COT, SRDCF and their +RGBT recipes,
+    # CSR-DCF on each stream, KCF+RGBT) and the OpenCV references
+    names = sorted(n[len("baseline_"):] for n, _ in plan if n.startswith("baseline_"))
+    assert names == sorted(ablate.BASELINES) and len(baselines) == 12
+    assert {"eco_rgbt", "ccot_rgbt", "srdcf_rgbt", "kcf_rgbt"} <= set(names)
     assert all(_value(a, "wandb_group") == study.name and _value(a, "log_wandb") == "true" for a in baselines)
     assert plan[-1][0] == "compare" and _value(plan[-1][1], "summary_group") == study.name
 
