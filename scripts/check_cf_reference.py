@@ -125,12 +125,12 @@ def stream(sequence: Sequence) -> str:
     return "visible" if "visible" in sequence.frames else "infrared"
 
 
-def run_ours(name: str, sequence: Sequence) -> tuple[np.ndarray, float]:
+def run_ours(name: str, sequence: Sequence, overrides: list[str] = ()) -> tuple[np.ndarray, float]:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}"])
+        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}", *overrides])
     tracker = instantiate(cfg.tracker.factory)
     paths = sequence.frames[stream(sequence)]
     tracker.initialize({"visible": read_image(paths[0])}, sequence.init_box)
@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=10, help="synthetic test sequences (the first N)")
     parser.add_argument("--real", type=Path, default=None, help="a folder of real sequences (realcheck's)")
     parser.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=TRACKERS)
+    parser.add_argument("--override", nargs="*", default=[],
+                        help="Hydra overrides for our trackers, e.g. tracker.factory.crop_border=replicate")
     args = parser.parse_args()
     if not (args.reference_src / "lib" / "eco" / "tracker.py").is_file():
         sys.exit(f"error: --reference-src {args.reference_src}: no lib/eco/tracker.py (pyCFTrackers' tree)")
@@ -175,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sequences = load_sequences(args.synthetic, args.real, work / "real")
-        print(f"{len(sequences)} sequences; trackers {args.trackers}")
+        print(f"{len(sequences)} sequences; trackers {args.trackers}; our overrides {args.override}")
         for name in args.trackers:
             reference = run_reference(name, sequences, args.reference_python, args.reference_src, work)
             print(f"\n## {name}: ours vs reference (mean IoU with the ground truth)\n")
@@ -184,7 +186,7 @@ def main() -> None:
             print("| --- | --: | --: | --: | --: | --: | --: |")
             gaps = []
             for sequence in sequences:
-                ours, fps = run_ours(name, sequence)
+                ours, fps = run_ours(name, sequence, args.override)
                 theirs = np.asarray(reference[sequence.name]["boxes"], dtype=np.float64)
                 a, b = mean_iou(ours, sequence), mean_iou(theirs, sequence)
                 mutual = float(iou(ours[1:], theirs[1:]).mean())

@@ -169,3 +169,17 @@ def test_compare_puts_the_new_rows_in_the_seed_order():
     ordered = sorted(keys, key=_seed_rank)
     assert ordered == ["SiamCSR", "MDNet+RGBT", "ccot", "eco", "eco_rgbt", "srdcf", "srdcf_rgbt", "csrt",
                        "kcf_rgbt", "mil"]
+
+
+def test_crop_border_replicates_the_edge_pixels():
+    """ECOTracker(crop_border="replicate") pads crops as the ECO authors' code does: a crop hanging off the
+    image repeats the edge pixels instead of zeros; an unknown border is refused."""
+    from src.data.transforms import CropGeometry, crop
+
+    image = np.full((20, 20, 3), 200, np.uint8)
+    geometry = CropGeometry(x0=-10.0, y0=-10.0, scale=1.0, size=20)  # the top-left 10x10 lies outside
+    assert crop(image, geometry)[0, 0].tolist() == [0, 0, 0]
+    assert crop(image, geometry, border="replicate")[0, 0].tolist() == [200, 200, 200]
+    assert build("eco", crop_border="replicate").crop_border == "replicate"
+    with pytest.raises(InstantiationException, match="crop_border must be one of zero, replicate"):
+        build("eco", crop_border="mirror")

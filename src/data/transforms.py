@@ -133,15 +133,21 @@ def crop_geometry(box_ltwh: np.ndarray, factor: float, output_size: int) -> Crop
     return CropGeometry(float(x0), float(y0), output_size / crop_size, output_size)
 
 
-def crop(image: np.ndarray, geometry: CropGeometry, out: np.ndarray | None = None) -> np.ndarray:
-    """Cut ``geometry``'s square out of ``image`` (``[H, W, C]`` or ``[H, W]``), zero-padded where
-    it leaves the image, resized to ``geometry.size``. Pass ``out`` to reuse a buffer."""
+# how a crop is filled where it leaves the image: zeros (OSTrack's crops, ours), or the edge pixels repeated
+# (the ECO authors' code, and pyCFTrackers after it)
+BORDERS = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
+
+
+def crop(image: np.ndarray, geometry: CropGeometry, out: np.ndarray | None = None,
+         border: str = "zero") -> np.ndarray:
+    """Cut ``geometry``'s square out of ``image`` (``[H, W, C]`` or ``[H, W]``), padded where it leaves the
+    image (``border``: :data:`BORDERS`), resized to ``geometry.size``. Pass ``out`` to reuse a buffer."""
     s = geometry.scale
     matrix = np.array([[s, 0.0, -geometry.x0 * s], [0.0, s, -geometry.y0 * s]], dtype=np.float64)
     size = (geometry.size, geometry.size)
     if out is None:
-        return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    cv2.warpAffine(image, matrix, size, dst=out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=BORDERS[border])
+    cv2.warpAffine(image, matrix, size, dst=out, flags=cv2.INTER_LINEAR, borderMode=BORDERS[border])
     return out
 
 

@@ -64,7 +64,7 @@ from collections.abc import Sequence as SequenceABC
 
 import numpy as np
 
-from src.data.transforms import CropGeometry, crop
+from src.data.transforms import BORDERS, CropGeometry, crop
 from src.tracking.baselines.features import (
     COLOUR_NAMES,
     NUM_CHANNELS,
@@ -106,6 +106,8 @@ class ECOTracker:
         dense_frames: frames (after the first) that update every frame before the sparse scheme.
         newton_iterations: Newton steps refining the peak of the continuous score.
         scales: relative sizes searched each frame (must contain 1.0).
+        crop_border: how crops are padded outside the image: ``zero`` (the suite's crops) or ``replicate``
+            (the edge pixels repeated, as the ECO authors' code and pyCFTrackers pad).
     """
 
     def __init__(self, modalities: SequenceABC[str], colour_names: bool, search_area_scale: float,
@@ -114,7 +116,7 @@ class ECOTracker:
                  data: str, gmm_components: int | None, projection_dims: Mapping[str, int] | None,
                  projection_reg: float, init_gn_iterations: int, init_cg_iterations: int,
                  cg_iterations: int, update_interval: int, dense_frames: int, newton_iterations: int,
-                 scales: SequenceABC[float]):
+                 scales: SequenceABC[float], crop_border: str = "zero"):
         if not modalities:
             raise ValueError("ECOTracker needs at least one modality")
         if cells % 2 == 0:
@@ -126,7 +128,11 @@ class ECOTracker:
         if data not in ("average", "gmm") or (data == "gmm") != (gmm_components is not None):
             raise ValueError(f"ECOTracker: data must be 'average' (gmm_components null) or 'gmm' "
                              f"(gmm_components set), got {data!r} and {gmm_components!r}")
+        if crop_border not in BORDERS:
+            raise ValueError(f"ECOTracker: crop_border must be one of {', '.join(BORDERS)}, "
+                             f"got {crop_border!r}")
         self.modalities = tuple(modalities)
+        self.crop_border = crop_border
         self.colour_names = colour_names
         self.factor = search_area_scale
         self.cells = n = cells
@@ -185,7 +191,7 @@ class ECOTracker:
             s = side * scale
             geometry = CropGeometry(x0=center[0] - s / 2, y0=center[1] - s / 2, scale=self.patch_size / s,
                                     size=self.patch_size)
-            patches = {m: crop(frames[m], geometry) for m in self.modalities}
+            patches = {m: crop(frames[m], geometry, border=self.crop_border) for m in self.modalities}
             stack.append(np.concatenate([self._block(patches[m], kind) for m, kind in self.blocks]))
             geometries.append(geometry)
         features = np.stack(stack) * self.window  # [S, C, N, N]
