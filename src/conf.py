@@ -379,12 +379,29 @@ def complete_section(name: str, given: Mapping | None) -> Any:
     return _plain(_merge(_model_defaults()[name], given or {}, f"model.{name}"), f"model.{name}")
 
 
+# module paths an older config's ``_target_`` may name, and today's: the training package was src.training
+TARGET_RENAMES = {"src.training.": "src.learning."}
+
+
+def current_targets(tree: Any) -> Any:
+    """``tree`` with every ``_target_`` naming a renamed module (:data:`TARGET_RENAMES`) read as today's."""
+    if isinstance(tree, Mapping):
+        out = {k: current_targets(v) for k, v in tree.items()}
+        target = out.get("_target_")
+        if isinstance(target, str):
+            for old, new in TARGET_RENAMES.items():
+                if target.startswith(old):
+                    out["_target_"] = new + target[len(old):]
+        return out
+    return tree
+
+
 def complete_model_config(model: Mapping) -> dict[str, Any]:
     """A whole ``model`` config (a run's, a checkpoint's) with every key conf/model/base.yaml has, older
-    configs' keys read as today's (see :func:`complete_section`)."""
+    configs' keys read as today's (see :func:`complete_section`; renamed modules: :func:`current_targets`)."""
     if isinstance(model, DictConfig):
         model = OmegaConf.to_container(model, resolve=True)
-    model = dict(model)
+    model = current_targets(dict(model))
     top = {k: v for k, v in model.items() if k not in ("net", *SECTIONS)}  # _target_, init_ckpt, ...
     merged = _plain(_merge(_model_defaults(), top, "model"), "model")
     out = {k: v for k, v in merged.items() if k not in ("net", *SECTIONS)}

@@ -111,3 +111,22 @@ def test_module_hparams_net_is_the_run_configs_net(tmp_path, train_cfg):
     cfg = train_cfg("x")
     module = instantiate(cfg.model, _convert_="all")
     assert first_difference(dict(module.hparams)["net"], C.run_config(cfg)["model"]["net"]) is None
+
+
+def test_a_run_saved_under_the_old_package_name_still_matches(tmp_path):
+    """A checkpoint whose run config names ``src.training.*`` targets (the training package's name before
+    it became src.learning) matches the same run's config today: ``ckpt_path=last`` resumes it."""
+    import copy
+
+    from src.conf import model_defaults
+
+    model = model_defaults()
+    config = {"model": model, "data": {"root": "x"}, "seed": 1}
+    saved = copy.deepcopy(config)
+    saved["model"]["_target_"] = model["_target_"].replace("src.learning.", "src.training.")
+    saved["model"]["scheduler"]["_target_"] = model["scheduler"]["_target_"].replace("src.learning.",
+                                                                                     "src.training.")
+    C.check_matches(tmp_path / "last.ckpt", {C.RUN_CONFIG_KEY: saved}, config)  # no CheckpointError
+    saved["seed"] = 2
+    with pytest.raises(C.CheckpointError, match="another run's config"):
+        C.check_matches(tmp_path / "last.ckpt", {C.RUN_CONFIG_KEY: saved}, config)
