@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from src.utils.io import print_report  # noqa: E402
+
 # tracker label -> (conf/tracker name, model size for ours)
 TRACKERS = {"ours": ("ours", "cpu"), "ours_vitb_256": ("ours", "vitb_256"), "kcf_rgbt": ("kcf_rgbt", None)}
 TRACK_SIZE = (640, 480)  # the tracking cost is measured on frames of this size (LasHeR's nominal size)
@@ -158,11 +160,7 @@ def main() -> None:
         lines.append(f"| {r['tracker']} | {r['workers']} x {r['threads']} | {1e3 * r['e2e_s']:.1f} | "
                      f"{decode} | {r['startup_s']:.1f} | {total / (r['estimate_s'] - r['startup_s']):.1f} | "
                      f"**{hours(r['estimate_s'])}** |")
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    print_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ tracks; one torch thread, ``src.evaluate``'s default.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import torch  # noqa: E402
 
 from src.conf import register_resolvers  # noqa: E402
 from src.data.synthetic.long_sequence import LASHER_LONGEST, write_long_sequence  # noqa: E402
+from src.utils.io import print_report, write_json  # noqa: E402
 from src.utils.processes import MemoryProbe, resident_mb  # noqa: E402
 
 
@@ -111,14 +111,9 @@ def main() -> None:
                      f"{r['metrics_json_kb']:.1f} |")
     lines += ["", "RSS every 1,000 frames (MB): " + "; ".join(
         f"{r['tracker']}: " + ", ".join(f"{mb:.0f}" for _, mb in r["samples"]) for r in rows)]
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    print_report(lines, args.out)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2))
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

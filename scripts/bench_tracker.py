@@ -44,6 +44,7 @@ from src.conf import compose_net, variant_names  # noqa: E402  (compose_net: mod
 from src.data.transforms import read_image  # noqa: E402
 from src.models import build_network  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
+from src.utils.io import print_report  # noqa: E402
 
 VARIANTS = tuple(variant_names())  # conf/variant/
 
@@ -193,11 +194,7 @@ def main() -> None:
             r = bench_baseline(name, args.frames, args.warmup, width, height)
             lines.append(f"| {name} | {r['modalities']} | {r['e2e_ms']:.2f} | {r['e2e_fps']:.1f} "
                          f"| {r['mean_fps']:.1f} |")
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    print_report(lines, args.out)
 
 
 if __name__ == "__main__":

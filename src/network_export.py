@@ -136,8 +136,8 @@ def run_exported(path: str | Path, fmt: str, inputs: tuple, names: list[str]) ->
             return [o.numpy() for o in module(*inputs)]
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(list(OUTPUTS), {n: x.numpy() for n, x in zip(names, inputs)})
+    runtime = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return runtime.run(list(OUTPUTS), {n: x.numpy() for n, x in zip(names, inputs)})
 
 
 def parity(net: Any, meta: dict[str, Any], path: str | Path, fmt: str, seeds: tuple[int, ...] = (1, 2)

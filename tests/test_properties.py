@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,17 @@ def editor_lines(data: bytes) -> list[str] | None:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
+    return lines
+
+
+def lines_or_refused(raw: bytes, path: Path, read: Callable[[], object]) -> list[str] | None:
+    """The lines an editor shows for ``raw`` (the content of ``path``), or None once ``read`` has refused
+    the file as not being text, with an error naming it."""
+    lines = editor_lines(raw)
+    if lines is None:
+        with pytest.raises(AnnotationError) as info:
+            read()
+        assert_names(info.value, path)
     return lines
 
 
@@ -290,11 +302,8 @@ arbitrary_bytes = st.one_of(
 @example(raw=b"\xff\xfe1\x00")  # UTF-16: not a text file for these readers
 def test_any_bytes_parse_as_the_text_says_or_name_a_bad_line(workdir, raw):
     path = write(workdir, "groundtruth.txt", raw)
-    lines = editor_lines(raw)
+    lines = lines_or_refused(raw, path, lambda: read_boxes(path))
     if lines is None:
-        with pytest.raises(AnnotationError) as info:
-            read_boxes(path)
-        assert_names(info.value, path)
         return
     rows, bad = table_model(lines, (4,), finite=True, skip_blank=False, boxes=True)
     if bad:
@@ -350,11 +359,8 @@ def test_label_files_read_back_one_value_per_frame(workdir, data, flags, per_lin
 @example(raw=b"1\x0c\n0\n", expected=2)  # a form feed is no line end: two lines, two flags
 def test_any_label_file_parses_as_the_text_says_or_names_a_bad_line(workdir, raw, expected):
     path = write(workdir, "flags.txt", raw)
-    lines = editor_lines(raw)
+    lines = lines_or_refused(raw, path, lambda: read_flags(path, expected))
     if lines is None:
-        with pytest.raises(AnnotationError) as info:
-            read_flags(path, expected)
-        assert_names(info.value, path)
         return
     values, bad = [], set()
     for line_number, line in enumerate(lines, start=1):
@@ -382,11 +388,8 @@ def test_any_label_file_parses_as_the_text_says_or_names_a_bad_line(workdir, raw
 @example(raw=b"seqA\x1cseqB\nseqC\n")  # one odd name and seqC: the list has two lines
 def test_name_lists_hold_the_stripped_non_blank_lines(workdir, raw):
     path = write(workdir, "SequencesName.txt", raw)
-    lines = editor_lines(raw)
+    lines = lines_or_refused(raw, path, lambda: read_name_list(path))
     if lines is None:
-        with pytest.raises(AnnotationError) as info:
-            read_name_list(path)
-        assert_names(info.value, path)
         return
     assert read_name_list(path) == [line.strip() for line in lines if line.strip()]
 

@@ -23,6 +23,16 @@ class Tracker(Protocol):
     def track(self, frames: Mapping[str, np.ndarray]) -> np.ndarray: ...
 
 
+def checked_box(box_ltwh: Any, what: str, who: str) -> np.ndarray:
+    """``box_ltwh`` as a float64 ``[4]`` copy; ValueError (``"<who>: invalid <what> [...]"``) unless it is
+    four finite numbers with a positive width and height."""
+    box = np.array(box_ltwh, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"{who}: invalid {what} {box.tolist()}: not a valid x y w h box (finite, positive "
+                         "width and height)")
+    return box
+
+
 def is_factory(tracker: Any) -> bool:
     """Whether ``tracker`` builds trackers rather than being one: a ``_target_`` config, a class, or a
     callable that is not itself a tracker (e.g. ``functools.partial``)."""

@@ -250,8 +250,8 @@ def find_result_files(results_dir: str | Path, names: Iterable[str], prefix: str
             detect_prefix(results_dir, names)
     files, missing = {}, []
     for name in names:
-        path = next((results_dir / layout.format(prefix=prefix, seq=name) for layout in RESULT_LAYOUTS
-                     if (results_dir / layout.format(prefix=prefix, seq=name)).is_file()), None)
+        candidates = (results_dir / layout.format(prefix=prefix, seq=name) for layout in RESULT_LAYOUTS)
+        path = next((p for p in candidates if p.is_file()), None)
         if path is None:
             missing.append(name)
         else:

@@ -32,6 +32,7 @@ import torch
 from src.conf import CONF_DIR
 from src.data.sequence import INFRARED, VISIBLE, stand_in
 from src.data.transforms import MEAN, STD, crop, crop_geometry
+from src.tracking.base import checked_box
 from src.utils.boxes import clip_ltwh, cxcywh_to_ltwh, ltwh_to_cxcywh
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,6 @@ def _finite(out: Mapping[str, torch.Tensor]) -> bool:
     inf anywhere makes the sum non-finite)."""
     return all(bool(torch.isfinite(out[k].sum())) for k in ("score_map", "size_map", "offset_map"))
 
-
-def _checked_box(box_ltwh, what: str) -> np.ndarray:
-    """``box_ltwh`` as a float64 ``[4]`` copy; ValueError unless finite with positive size."""
-    box = np.array(box_ltwh, dtype=np.float64).reshape(4)
-    if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-        raise ValueError(f"{what} {box.tolist()} is not a valid x y w h box")
-    return box
 
 class OSTrackTracker:
     """Tracks one target through a sequence with a :class:`~src.models.network.TrackerNet`.
@@ -300,7 +294,7 @@ class OSTrackTracker:
     @torch.inference_mode()
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Crop the template (factor ``template_factor``) around ``box_ltwh`` in every modality."""
-        box = _checked_box(box_ltwh, "initial box")
+        box = checked_box(box_ltwh, "initial box", "OSTrackTracker.initialize")
         self._load_template(frames, box, 0)
         self._state = box
         self._frame = 0
@@ -315,7 +309,7 @@ class OSTrackTracker:
         The template is kept. For diagnostics (teacher forcing: ``scripts/diagnose_drift.py``)."""
         if self._state is None:
             raise RuntimeError("set_state() called before initialize()")
-        self._state = _checked_box(box_ltwh, "box")
+        self._state = checked_box(box_ltwh, "box", "OSTrackTracker.set_state")
 
     def _forward(self) -> dict[str, torch.Tensor]:
         """The network on the crops just loaded: one batch (1, or 2 with ``hflip``; twice that with the

@@ -81,6 +81,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def print_report(lines: list[str], out: str | Path | None = None) -> str:
+    """A benchmark script's Markdown report: printed, and written to ``out`` when one is given."""
+    report = "\n".join(lines)
+    print(report)
+    if out:
+        atomic_write_text(out, report + "\n")
+    return report
+
+
 def write_json(path: str | Path, payload: Any, **dumps: Any) -> Path:
     """``payload`` as JSON (indent 2; numpy and torch values and paths as plain values, NaN as
     written by ``json``), atomically: a crash never leaves half a metrics.json. ``dumps``: more

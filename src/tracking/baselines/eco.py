@@ -65,6 +65,7 @@ from collections.abc import Sequence as SequenceABC
 import numpy as np
 
 from src.data.transforms import BORDERS, CropGeometry, crop
+from src.tracking.base import checked_box
 from src.tracking.baselines.features import (
     COLOUR_NAMES,
     NUM_CHANNELS,
@@ -136,6 +137,9 @@ class ECOTracker:
         self.colour_names = colour_names
         self.factor = search_area_scale
         self.cells = n = cells
+        # the score's frequencies as Newton's method differentiates them: i 2 pi k / N, and their squares
+        self._newton_k = np.fft.fftfreq(n, 1.0 / n) * (2j * np.pi / n)
+        self._newton_k2 = self._newton_k**2
         self.cell_size = cell_size
         self.patch_size = cells * cell_size
         self.learning_rate = learning_rate
@@ -419,8 +423,7 @@ class ECOTracker:
         """Maximise the trigonometric polynomial with coefficients ``scores`` (full ``[N, N]`` fft2 of
         the score map) from ``start`` (cells, (row, col)) by Newton's method (C-COT Sec. 3.3; SRDCF
         Sec. 4.3), staying within a cell of ``start``."""
-        n = self.cells
-        k = np.fft.fftfreq(n, 1.0 / n) * (2j * np.pi / n)  # i 2 pi k / N
+        k, k2 = self._newton_k, self._newton_k2
         t = start.astype(np.float64)
         for _ in range(self.newton_iterations):
             ey = np.exp(k * t[0])  # [N]
@@ -428,8 +431,8 @@ class ECOTracker:
             field = scores * ey[:, None] * ex[None, :]
             gy = (field * k[:, None]).sum().real
             gx = (field * k[None, :]).sum().real
-            hyy = (field * (k**2)[:, None]).sum().real
-            hxx = (field * (k**2)[None, :]).sum().real
+            hyy = (field * k2[:, None]).sum().real
+            hxx = (field * k2[None, :]).sum().real
             hxy = (field * k[:, None] * k[None, :]).sum().real
             det = hyy * hxx - hxy**2
             if det <= 0 or hyy >= 0:  # not at a maximum's basin: keep the current point
@@ -446,9 +449,7 @@ class ECOTracker:
 
     def initialize(self, frames: Mapping[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Learn the filter on the first frame. frames: modality -> ``[H, W, 3]`` uint8 RGB."""
-        box = np.asarray(box_ltwh, dtype=np.float64)
-        if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"ECOTracker.initialize: invalid initial box {box.tolist()}")
+        box = checked_box(box_ltwh, "initial box", "ECOTracker.initialize")
         missing = [m for m in self.modalities if m not in frames]
         if missing:
             raise ValueError(f"ECOTracker.initialize: frames lack modalities {missing}")

@@ -25,6 +25,7 @@ from collections.abc import Sequence as SequenceABC
 import numpy as np
 
 from src.data.transforms import CropGeometry, crop
+from src.tracking.base import checked_box
 from src.tracking.baselines.features import multimodal_features
 
 _MIN_SIZE = 4.0  # pixels: a box never collapses below this
@@ -120,9 +121,7 @@ class KCFTracker:
 
     def initialize(self, frames: dict[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Learn the filter on the first frame. frames: modality -> ``[H, W, 3]`` uint8 RGB."""
-        box = np.asarray(box_ltwh, dtype=np.float64)
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"KCFTracker.initialize: invalid initial box {box.tolist()}")
+        box = checked_box(box_ltwh, "initial box", "KCFTracker.initialize")
         self._image_size = np.array(frames[self.modalities[0]].shape[1::-1], dtype=np.float64)  # (W, H)
         self._center = box[:2] + box[2:] / 2
         self._size = box[2:].copy()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
+from src.tracking.base import checked_box
+
 _FACTORIES = {
     "csrt": (cv2.TrackerCSRT, cv2.TrackerCSRT_Params),
     "kcf": (cv2.TrackerKCF, cv2.TrackerKCF_Params),
@@ -60,9 +62,7 @@ class OpenCVTracker:
 
     def initialize(self, frames: dict[str, np.ndarray], box_ltwh: np.ndarray) -> None:
         """Start a fresh OpenCV tracker (one per sequence). frames: modality -> ``[H, W, 3]`` uint8 RGB."""
-        box = np.asarray(box_ltwh, dtype=np.float64)
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"OpenCVTracker.initialize: invalid initial box {box.tolist()}")
+        box = checked_box(box_ltwh, "initial box", "OpenCVTracker.initialize")
         # OpenCV takes an integer Rect; keep at least one pixel per side
         x, y, w, h = (int(round(v)) for v in box)
         rect = (x, y, max(1, w), max(1, h))
