@@ -14,9 +14,13 @@ Three views of the same network, on the validation split unless told otherwise:
    frame's ground truth (``OSTrackTracker.set_state``): the network's accuracy when its own errors do
    not feed back.
 3. free-running: the ordinary tracker (``track`` after ``initialize``), on the same frames.
+4. another template: teacher-forced as in 2, but the template is cut from the next sequence's first
+   frame (another target). A network that matches its template loses the target here; one that scores
+   as in 2 finds "an object" without reading the template (a saliency detector, not a tracker).
 
 If 2 is good and 3 is poor, the network localises but its errors compound (drift); if 2 is poor too,
-the network itself is not accurate yet. Hydra overrides after ``--`` pick the data (as for
+the network itself is not accurate yet; if 4 is as good as 2, it does not use the template. Hydra
+overrides after ``--`` pick the data (as for
 ``python -m src.train``).
 """
 
@@ -90,23 +94,29 @@ def pair_statistics(module: TrackerLitModule, datamodule, max_pairs: int) -> dic
             "size corr w": size_corr[0], "size corr h": size_corr[1]}
 
 
-def track_both_ways(tracker: OSTrackTracker, sequence, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame IoU (frames 1..n-1) of the teacher-forced and the free-running tracker."""
+def _frame(tracker: OSTrackTracker, sequence, t: int) -> dict[str, np.ndarray]:
+    # a modality the sequence lacks is not read: the tracker falls back to the visible frame
+    return {m: read_image(sequence.frames[m][t]) for m in tracker.modalities if m in sequence.frames}
+
+
+def track_three_ways(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[str, np.ndarray]:
+    """Per-frame IoU (frames 1..n-1) of the teacher-forced tracker, the free-running one and the
+    teacher-forced one started on ``other``'s first frame and box (another target's template)."""
     n = min(frames, len(sequence))
     gt = sequence.gt[:n]
-    # a modality the sequence lacks is not read: the tracker falls back to the visible frame
-    modalities = [m for m in tracker.modalities if m in sequence.frames]
-    images = [{m: read_image(sequence.frames[m][t]) for m in modalities} for t in range(n)]
+    images = [_frame(tracker, sequence, t) for t in range(n)]
+    starts = {"teacher": (images[0], gt[0]), "free": (images[0], gt[0]),
+              "other": (_frame(tracker, other, 0), other.gt[0])}
     runs = {}
-    for mode in ("teacher", "free"):
-        tracker.initialize(images[0], gt[0].copy())
+    for mode, (image, box) in starts.items():
+        tracker.initialize(image, box.copy())
         boxes = []
         for t in range(1, n):
-            if mode == "teacher":
+            if mode != "free":
                 tracker.set_state(gt[t - 1])
             boxes.append(tracker.track(images[t]))
         runs[mode] = ltwh_iou(np.asarray(boxes), gt[1:], convention="continuous")
-    return runs["teacher"], runs["free"]
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,27 +150,31 @@ def main(argv: list[str] | None = None) -> int:
     tracker = OSTrackTracker.from_checkpoint(args.ckpt)
     sequences = datamodule.sequences("val")[: args.sequences]
     rows = []
-    for seq in tqdm(sequences, desc="tracking", unit="seq"):
-        teacher, free = track_both_ways(tracker, seq, args.frames)
+    for i, seq in enumerate(tqdm(sequences, desc="tracking", unit="seq")):
+        runs = track_three_ways(tracker, seq, args.frames, sequences[(i + 1) % len(sequences)])
+        teacher, free = runs["teacher"], runs["free"]
         lost = np.flatnonzero(free < 0.5)
         rows.append((seq.name, teacher.mean(), (teacher > 0.5).mean(), free.mean(), (free > 0.5).mean(),
-                     int(lost[0]) + 1 if len(lost) else None))
+                     runs["other"].mean(), int(lost[0]) + 1 if len(lost) else None))
 
     console = Console()
     lines = [f"checkpoint `{args.ckpt}`, split `{args.split}`", "",
              f"pairs (search jitter {args.jitter}): " + ", ".join(
                  f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in pairs.items()), "",
              "| sequence | teacher-forced IoU | teacher-forced IoU>0.5 | free IoU | free IoU>0.5 | "
-             "first free frame < 0.5 |", "|---|---|---|---|---|---|"]
+             "teacher-forced IoU, another target's template | first free frame < 0.5 |",
+             "|---|---|---|---|---|---|---|"]
     table = Table(title=f"pairs: IoU {pairs['IoU']:.3f}, size ratio {pairs['size ratio w']:.2f} x "
                         f"{pairs['size ratio h']:.2f}")
-    for column in ("sequence", "teacher IoU", "teacher >0.5", "free IoU", "free >0.5", "lost at frame"):
+    for column in ("sequence", "teacher IoU", "teacher >0.5", "free IoU", "free >0.5", "other template IoU",
+                   "lost at frame"):
         table.add_column(column, justify="right")
-    for name, t_mean, t_sr, f_mean, f_sr, lost in rows:
-        cells = [name, f"{t_mean:.3f}", f"{t_sr:.2f}", f"{f_mean:.3f}", f"{f_sr:.2f}", str(lost or "-")]
+    for name, t_mean, t_sr, f_mean, f_sr, o_mean, lost in rows:
+        cells = [name, f"{t_mean:.3f}", f"{t_sr:.2f}", f"{f_mean:.3f}", f"{f_sr:.2f}", f"{o_mean:.3f}",
+                 str(lost or "-")]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
-    means = np.mean([r[1:5] for r in rows], axis=0)
+    means = np.mean([r[1:6] for r in rows], axis=0)
     cells = ["mean", *(f"{v:.3f}" for v in means), "-"]
     table.add_row(*cells, style="bold")
     lines.append("| " + " | ".join(cells) + " |")

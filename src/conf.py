@@ -90,6 +90,7 @@ class HeadConfig:
 
     channels: int = MISSING
     stride: int | None = MISSING
+    xcorr: bool = MISSING
 
 
 @dataclass
@@ -374,6 +375,7 @@ def complete_section(name: str, given: Mapping | None) -> Any:
         raise ConfigError(f"model.{name} must be a mapping, got {type(given).__name__}")
     if isinstance(given, DictConfig):
         given = OmegaConf.to_container(given, resolve=True)
+    given = current_targets(given)  # a checkpoint saved before a module was renamed loads as today's
     if name == "scheduler":
         return None if given is None else _complete_scheduler(given)
     return _plain(_merge(_model_defaults()[name], given or {}, f"model.{name}"), f"model.{name}")

@@ -130,3 +130,16 @@ def test_a_run_saved_under_the_old_package_name_still_matches(tmp_path):
     saved["seed"] = 2
     with pytest.raises(C.CheckpointError, match="another run's config"):
         C.check_matches(tmp_path / "last.ckpt", {C.RUN_CONFIG_KEY: saved}, config)
+
+
+def test_a_module_saved_under_the_old_package_name_loads():
+    """The LightningModule's hyperparameters of such a checkpoint (what ``load_from_checkpoint`` passes
+    back, e.g. in scripts/diagnose_drift.py) name the old schedule factory: it loads as today's."""
+    from src.conf import model_defaults
+    from src.learning.module import TrackerLitModule
+
+    model = model_defaults()
+    scheduler = dict(model["scheduler"])
+    scheduler["_target_"] = scheduler["_target_"].replace("src.learning.", "src.training.")
+    module = TrackerLitModule(net=model["net"], scheduler=scheduler)
+    assert module.hparams["scheduler"]["_target_"] == model["scheduler"]["_target_"]

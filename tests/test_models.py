@@ -163,6 +163,48 @@ def test_head_stride_8_predicts_on_the_stem_grid(modalities):
         build_network({**cfg, "backbone": {**cfg["backbone"], "stem": "patch"}})
 
 
+def test_depthwise_xcorr_peaks_where_the_template_sits():
+    """Each channel of the correlation peaks where that channel's kernel was copied into the search map
+    (the kernel's centre; for an even kernel the cell below and right of its centre point)."""
+    from src.models.layers.head import depthwise_xcorr
+
+    torch.manual_seed(0)
+    search = torch.randn(2, 3, 16, 16) * 0.1
+    kernel = torch.randn(2, 3, 4, 4)
+    for b, (row, col) in enumerate(((5, 9), (10, 3))):
+        search[b, :, row - 2:row + 2, col - 2:col + 2] = kernel[b]
+    corr = depthwise_xcorr(search, kernel)
+    assert corr.shape == search.shape
+    for b, (row, col) in enumerate(((5, 9), (10, 3))):
+        for c in range(3):
+            assert divmod(int(corr[b, c].argmax()), 16) == (row, col)
+    torch.testing.assert_close(corr[0, 0, 5, 9], (kernel[0, 0] ** 2).sum() / 16)
+
+
+def test_xcorr_head_reads_the_template_through_the_stem():
+    """``head.xcorr``: the head's input holds the correlation of the search crop's stem features with the
+    template's; without a stride below the patch size there are no stem features to correlate."""
+    cfg = {"template_size": 32, "search_size": 64, "modalities": ["visible", "infrared"],
+           "fusion": {"stages": ["cmc"]},
+           "backbone": {"embed_dim": 32, "depth": 2, "num_heads": 2, "ce_loc": [1], "ce_keep_ratio": [0.75],
+                        "stem": "conv", "stem_channels": [8, 8, 16, 16]},
+           "head": {"channels": 16, "stride": 8, "xcorr": True}}
+    net = build_network(cfg).eval()
+    assert net.backbone.template_skip and net.head.fine.corr.conv.in_channels == 16
+    seen = {}
+    net.head.fine.corr.register_forward_hook(lambda module, args, out: seen.update(corr=args[0]))
+    z, x = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 64, 64)
+    out = net(z, x, z, x)
+    assert out["score_map"].shape == (2, 1, 8, 8) and seen["corr"].shape == (2, 16, 8, 8)
+    first = seen["corr"].clone()
+    net(torch.randn(2, 3, 32, 32), x, z, x)
+    assert not torch.allclose(first, seen["corr"])  # another template, another correlation
+    plain = build_network({**cfg, "head": {"channels": 16, "stride": 8}})
+    assert plain.head.fine.corr is None and not plain.backbone.template_skip
+    with pytest.raises(ValueError, match="xcorr correlates"):
+        build_network({**cfg, "head": {"channels": 16, "stride": None, "xcorr": True}})
+
+
 def test_score_map_starts_at_centernets_prior():
     """A new head scores every cell about 0.1 (CenterNet's bias -2.19), not 0.5: at 0.5 the focal loss of
     the 255 background cells of a 16x16 map swamps the first steps

@@ -26,11 +26,12 @@ CONF = str(Path(__file__).resolve().parents[1] / "conf")
 VARIANTS = variant_names()  # conf/variant/
 # a small ViT with OSTrack's layout: width 32, 2 blocks, head width 16
 SMALL = {"embed_dim": 32, "depth": 2, "channels": 16}
+# OSTrack's layout: linear patch embedding, stride-16 head, no correlation path
 SMALL_NET = ["model.net.backbone.embed_dim=32", "model.net.backbone.depth=2",
              "model.net.backbone.num_heads=2", "model.net.backbone.ce_loc=[1]",
              "model.net.backbone.ce_keep_ratio=[0.7]", "model.net.backbone.stem=patch",
              "++model.net.backbone.stem_channels=[]", "model.net.head.channels=16",
-             "model.net.head.stride=null"]  # OSTrack's layout: linear patch embedding, stride-16 head
+             "model.net.head.stride=null", "model.net.head.xcorr=false"]
 
 
 def compose_model(*overrides: str):

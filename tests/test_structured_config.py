@@ -32,7 +32,8 @@ FORMER_NET_DEFAULTS = {
                  "stem": "patch", "stem_channels": [], "pretrained": None},
     "fusion": {"align": "recover", "stages": ["cmc"], "num_heads": None, "max_len": 500, "attn_drop": 0.1,
                "ceb_keep_ratio": 0.7},
-    "head": {"channels": 256, "stride": None},
+    # xcorr came after the move; off is the former network
+    "head": {"channels": 256, "stride": None, "xcorr": False},
 }
 FORMER_MODULE_DEFAULTS = {
     "optimizer": {"lr": 4e-4, "weight_decay": 1e-4, "backbone_lr_mult": 0.1,

@@ -184,8 +184,9 @@ def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path, train_c
     assert 0.0 <= float(stats["IoU at label cell"]) <= 1.0 and "size corr w" in stats
     rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line][1:]
     assert [r[0].strip("| ") for r in rows] == ["val_000", "mean"]
-    for cell in rows[0][1:5]:  # teacher-forced and free-running IoU and success share
+    for cell in rows[0][1:6]:  # teacher-forced and free-running IoU and success share, another template's IoU
         assert 0.0 <= float(cell) <= 1.0
+    assert "another target's template" in lines[4]
 
 
 def test_probe_recipe_trains_the_projects_module_on_cached_pairs(data_root, tmp_path):

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.data import open_benchmark
+from src.data.photo_pairs import PhotoPairConfig, PhotoPairDataset
 from src.data.processing import Augmentation, PairProcessing
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import INFRARED, VISIBLE, Sequence, modalities_to_read, with_stand_ins
@@ -25,7 +26,7 @@ from src.data.transforms import ImageReadError, Jitter, check_same_size, read_im
 
 log = logging.getLogger(__name__)
 
-TRAIN_STREAM, VAL_STREAM, ONLINE_STREAM, MIX_STREAM = 0, 1, 2, 3
+TRAIN_STREAM, VAL_STREAM, ONLINE_STREAM, MIX_STREAM, PHOTO_STREAM, PHOTO_MIX_STREAM = 0, 1, 2, 3, 4, 5
 
 
 class EpochKeySampler(Sampler[int]):
@@ -207,16 +208,18 @@ class MixedPairs(Dataset):
     """``dataset[key]`` from ``online`` with probability ``fraction`` (decided by ``(seed, key)``), else
     from ``written``: fresh scenes and the written train split in one stream of keys."""
 
-    def __init__(self, written: Dataset, online: Dataset, fraction: float, seed: int):
+    def __init__(self, written: Dataset, online: Dataset, fraction: float, seed: int,
+                 stream: int = MIX_STREAM):
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"data.online.fraction must be in [0, 1], got {fraction}")
         self.written, self.online, self.fraction, self.seed = written, online, float(fraction), int(seed)
+        self.stream = stream
 
     def __len__(self) -> int:
         return len(self.written)
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
-        draw = np.random.default_rng([self.seed, MIX_STREAM, int(key)]).random()
+        draw = np.random.default_rng([self.seed, self.stream, int(key)]).random()
         return (self.online if draw < self.fraction else self.written)[key]
 
 
@@ -241,7 +244,9 @@ class TrackingDataModule(L.LightningDataModule):
     ``modalities`` and ``seed`` come from the training config. ``online`` (synthetic benchmark only):
     ``{fraction, frames, generate}``: that fraction of the training pairs comes from scenes the
     generator draws on the fly (``OnlinePairDataset``, ``generate`` overriding the benchmark's
-    generation parameters), the rest from the written train split.
+    generation parameters), the rest from the written train split. ``photos`` (``{fraction, ...}``,
+    :class:`~src.data.photo_pairs.PhotoPairConfig`): that fraction of all training pairs is cut from
+    still photographs (``PhotoPairDataset``), any benchmark.
 
     The pipeline keys and the training config's have no defaults here: conf/data/pipeline/default.yaml
     and the model config hold them (:func:`build_datamodule` passes them all).
@@ -277,6 +282,7 @@ class TrackingDataModule(L.LightningDataModule):
         generate: Mapping | None = None,
         reader: Mapping | None = None,
         online: Mapping | None = None,
+        photos: Mapping | None = None,
     ):
         super().__init__()
         self.benchmark = {
@@ -316,6 +322,7 @@ class TrackingDataModule(L.LightningDataModule):
         if self.online is not None and self.benchmark["generate"] is None:
             raise ValueError("data.online needs a synthetic benchmark (a `generate` section) to draw "
                              "scenes from")
+        self.photos = PhotoPairConfig.from_mapping(photos)
         self._sequences: dict[str, list[Sequence]] = {}
         self._subsets: dict[str, dict[str, list[str]]] = {}
 
@@ -349,14 +356,18 @@ class TrackingDataModule(L.LightningDataModule):
 
     @cached_property
     def train_dataset(self) -> Dataset:
-        written = self._pairs("train", TRAIN_STREAM, self.samples_per_epoch)
-        if self.online is None or float(self.online["fraction"]) == 0.0:
-            return written
-        generate = {**self.benchmark["generate"], **dict(self.online.get("generate") or {})}
-        online = OnlinePairDataset(generate, self.processing, self.seed, ONLINE_STREAM,
-                                   self.samples_per_epoch, self.modalities, self.max_gap,
-                                   frames=int(self.online["frames"]))
-        return MixedPairs(written, online, float(self.online["fraction"]), self.seed)
+        pairs: Dataset = self._pairs("train", TRAIN_STREAM, self.samples_per_epoch)
+        if self.online is not None and float(self.online["fraction"]) > 0.0:
+            generate = {**self.benchmark["generate"], **dict(self.online.get("generate") or {})}
+            online = OnlinePairDataset(generate, self.processing, self.seed, ONLINE_STREAM,
+                                       self.samples_per_epoch, self.modalities, self.max_gap,
+                                       frames=int(self.online["frames"]))
+            pairs = MixedPairs(pairs, online, float(self.online["fraction"]), self.seed)
+        if self.photos.fraction > 0.0:
+            photos = PhotoPairDataset(self.photos, self.processing, self.seed, PHOTO_STREAM,
+                                      self.samples_per_epoch, self.modalities)
+            pairs = MixedPairs(pairs, photos, self.photos.fraction, self.seed, PHOTO_MIX_STREAM)
+        return pairs
 
     @cached_property
     def val_dataset(self) -> PairDataset:

@@ -123,6 +123,7 @@ class VisionTransformerCE(nn.Module):
         else:
             self.patch_embed = ConvStem(patch_size, embed_dim, stem_channels)
         self.skip_stride = skip_stride
+        self.template_skip = False  # the template's stem features too (the head's correlation path)
         self.skip_channels = 0
         if skip_stride is not None:
             if stem != "conv":
@@ -177,7 +178,8 @@ class VisionTransformerCE(nn.Module):
             dict with ``template`` ``[B, L_t, C]``, ``search`` ``[B, L_k, C]`` (kept tokens, after
             the final norm), ``global_index`` ``[B, L_k]`` (their grid positions), ``keep_index``
             and ``removed_index`` (lists, one ``[B, *]`` tensor per CE block; removed is None
-            where nothing was removed), ``search_skip`` (the stem features at ``skip_stride``, or None).
+            where nothing was removed), ``search_skip`` (the stem features at ``skip_stride``, or None),
+            ``template_skip`` (the template's, with ``template_skip`` set; else None).
         """
         template, search = to_three_channels(template), to_three_channels(search)
         checks = (("template", template, self.template_size), ("search", search, self.search_size))
@@ -186,7 +188,11 @@ class VisionTransformerCE(nn.Module):
                 raise ValueError(f"{name} images must be {size}x{size} (model.net.{name}_size), "
                                  f"got {tuple(img.shape[-2:])}")
         B = search.shape[0]
-        z = self.patch_embed(template) + self.pos_embed_z
+        if self.skip_stride is not None and self.template_skip:
+            z, template_skip = self.patch_embed.forward_with_skip(template, self.skip_stride)
+        else:
+            z, template_skip = self.patch_embed(template), None
+        z = z + self.pos_embed_z
         if self.skip_stride is None:
             x, search_skip = self.patch_embed(search), None
         else:
@@ -203,4 +209,5 @@ class VisionTransformerCE(nn.Module):
                 removed_index.append(removed)
         tokens = self.norm(tokens)
         return {"template": tokens[:, :lens_t], "search": tokens[:, lens_t:], "global_index": global_index,
-                "keep_index": keep_index, "removed_index": removed_index, "search_skip": search_skip}
+                "keep_index": keep_index, "removed_index": removed_index, "search_skip": search_skip,
+                "template_skip": template_skip}

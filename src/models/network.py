@@ -23,7 +23,7 @@ from src.models.layers.candidate_elimination import (
     template_mask_from_box,
 )
 from src.models.layers.fusion import CEBStage, CMCBlock, CMCBlock1
-from src.models.layers.head import CenterPredictor
+from src.models.layers.head import CenterPredictor, depthwise_xcorr
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ def resolve_config(cfg: Mapping) -> dict[str, Any]:
     if stride is not None and stride < patch and out["backbone"]["stem"] != "conv":
         raise ValueError(f"model.net.head.stride {stride} < patch_size reads the conv stem's features: "
                          f"it needs backbone.stem=conv, got {out['backbone']['stem']!r}")
+    if out["head"]["xcorr"] and not (stride is not None and stride < patch):
+        raise ValueError("model.net.head.xcorr correlates the conv stem's features below the patch size: "
+                         f"it needs head.stride < patch_size {patch}, got {stride}")
     if out["backbone"]["ce_template_mask"] not in TEMPLATE_MASK_MODES:
         raise ValueError(f"model.net.backbone.ce_template_mask must be one of {TEMPLATE_MASK_MODES}, "
                          f"got {out['backbone']['ce_template_mask']!r}")
@@ -218,12 +221,20 @@ class TrackerNet(nn.Module):
 
         C = search_tokens.shape[-1]
         feat = search_tokens.transpose(1, 2).reshape(B, C, bb.grid_x, bb.grid_x)
-        skip = feats["search_skip"]
+        skip, corr = feats["search_skip"], None
+        if feats["template_skip"] is not None:
+            # the template crop's central half is the target (template_factor 2): its stem features are
+            # the kernel, correlated with the search crop's
+            z_skip = feats["template_skip"]
+            k = z_skip.shape[-1] // 2
+            lo = (z_skip.shape[-1] - k) // 2
+            corr = depthwise_xcorr(skip, z_skip[..., lo:lo + k, lo:lo + k])
         if skip is not None and self.dual:
             # the mean of both modalities' stem features: the same width as a single-modal network's,
             # so a single-modal checkpoint's head loads whole (fusion happens in the tokens)
             skip = skip.view(2, B, *skip.shape[1:]).mean(dim=0)
-        score_map, size_map, offset_map, boxes = self.head(feat, skip)
+            corr = None if corr is None else corr.view(2, B, *corr.shape[1:]).mean(dim=0)
+        score_map, size_map, offset_map, boxes = self.head(feat, skip, corr)
         return {"score_map": score_map, "size_map": size_map, "offset_map": offset_map, "pred_boxes": boxes,
                 "keep_index": keep_index, "keep_index_infrared": keep_index_ir}
 
@@ -266,8 +277,10 @@ def build_network(cfg: Mapping, load_pretrained: bool = True) -> TrackerNet:
                                     keep_ratio=f["ceb_keep_ratio"], sort_kept=b["sort_kept"]))
     stride = h["stride"] or c["patch_size"]
     skip_planes = backbone.skip_channels
+    xcorr = bool(h["xcorr"])
     head = CenterPredictor(dim, channels=h["channels"], feat_size=c["search_size"] // stride, stride=stride,
-                           skip_planes=skip_planes, skip_scale=c["patch_size"] // stride)
+                           skip_planes=skip_planes, skip_scale=c["patch_size"] // stride, xcorr=xcorr)
+    backbone.template_skip = xcorr
     net = TrackerNet(backbone, f["stages"], nn.ModuleList(modules), head, c["modalities"], align=f["align"],
                      ce_template_mask=b["ce_template_mask"], config=c)
     if b["pretrained"] and load_pretrained:

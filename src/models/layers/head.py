@@ -5,7 +5,9 @@ a target-centre score map (sigmoid), a normalised box-size map (sigmoid) and a s
 offset map. The box is decoded at the score peak.
 
 ``FineFeatures`` (not in OSTrack) lets the towers read a finer grid than the patches: the token map
-upsampled and added to the search image's conv-stem features at that stride (a U-Net/FPN skip).
+upsampled and added to the search image's conv-stem features at that stride (a U-Net/FPN skip), and,
+with ``xcorr``, a depth-wise cross-correlation of those features with the template's (SiamRPN++'s
+DW-XCorr, Li et al. CVPR 2019): a matching signal the head reads directly.
 """
 
 from __future__ import annotations
@@ -43,16 +45,34 @@ class FineFeatures(nn.Module):
     (docs/results/benchmarks_history_2026-12-03, "The longer preset").
     """
 
-    def __init__(self, in_planes: int, skip_planes: int, out_planes: int, scale: int) -> None:
+    def __init__(self, in_planes: int, skip_planes: int, out_planes: int, scale: int,
+                 xcorr: bool = False) -> None:
         super().__init__()
         self.scale = scale
         self.tokens = nn.Conv2d(in_planes, out_planes, kernel_size=1)
         self.skip = ConvNormAct(skip_planes, out_planes, kernel_size=1, apply_act=False)
+        self.corr = ConvNormAct(skip_planes, out_planes, kernel_size=1, apply_act=False) if xcorr else None
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor, corr: torch.Tensor | None = None) -> torch.Tensor:
         x = nn.functional.interpolate(self.tokens(x), scale_factor=self.scale, mode="bilinear",
                                       align_corners=False)
-        return torch.relu(x + self.skip(skip))
+        x = x + self.skip(skip)
+        if self.corr is not None:
+            if corr is None:
+                raise ValueError("this head reads a template correlation map: forward needs `corr`")
+            x = x + self.corr(corr)
+        return torch.relu(x)
+
+
+def depthwise_xcorr(search: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+    """Depth-wise cross-correlation: search ``[B, C, H, W]`` with the template's target region ``[B, C, k,
+    k]`` as a per-channel kernel, zero-padded to keep ``H x W`` (the kernel's centre over each cell; for
+    an even ``k`` the half-cell toward the top left), divided by ``k * k``."""
+    B, C, H, W = search.shape
+    k = template.shape[-1]
+    out = nn.functional.conv2d(search.reshape(1, B * C, H, W), template.reshape(B * C, 1, k, k),
+                               padding=k // 2, groups=B * C)
+    return out[..., :H, :W].reshape(B, C, H, W) / (k * k)
 
 
 class CenterPredictor(nn.Module):
@@ -65,16 +85,20 @@ class CenterPredictor(nn.Module):
         stride: stride of the maps it predicts (the backbone's 16, or finer with ``skip_planes``).
         skip_planes: width of the stem features that ``forward``'s ``skip`` brings; > 0 makes the head
             predict on the ``skip`` grid (``FineFeatures``, ``channels`` wide) instead of the token grid.
+        xcorr: the towers also read ``forward``'s ``corr`` (:func:`depthwise_xcorr` of the stem
+            features with the template's), on the ``skip`` grid.
     """
 
     def __init__(self, in_planes: int, channels: int = 256, feat_size: int = 16, stride: int = 16,
-                 skip_planes: int = 0, skip_scale: int = 1) -> None:
+                 skip_planes: int = 0, skip_scale: int = 1, xcorr: bool = False) -> None:
         super().__init__()
         if channels % 8:
             raise ValueError(f"CenterPredictor: channels must be divisible by 8, got {channels}")
         self.feat_size = feat_size
         self.stride = stride
-        self.fine = FineFeatures(in_planes, skip_planes, channels, skip_scale) if skip_planes else None
+        if xcorr and not skip_planes:
+            raise ValueError("CenterPredictor: xcorr correlates the stem features: it needs skip_planes")
+        self.fine = FineFeatures(in_planes, skip_planes, channels, skip_scale, xcorr) if skip_planes else None
         if self.fine is not None:
             in_planes = channels
         self.score_tower = _tower(in_planes, channels, 1)
@@ -89,7 +113,7 @@ class CenterPredictor(nn.Module):
         # (docs/results/benchmarks_history_2026-12-03).
         nn.init.constant_(self.score_tower[-1].bias, SCORE_PRIOR_BIAS)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None, corr: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x`` ``[B, C, h, w]`` (token grid), ``skip`` (with ``skip_planes``) the stem features on the
         ``H_f x W_f`` grid -> ``score_map [B,1,H_f,W_f]``, ``size_map [B,2,H_f,W_f]``,
@@ -97,7 +121,7 @@ class CenterPredictor(nn.Module):
         if self.fine is not None:
             if skip is None:
                 raise ValueError("this head predicts on the stem's finer grid: forward needs `skip`")
-            x = self.fine(x, skip)
+            x = self.fine(x, skip, corr)
         # clamped like OSTrack's _sigmoid so the focal loss never takes log(0)
         score_map = torch.sigmoid(self.score_tower(x)).clamp(1e-4, 1 - 1e-4)
         size_map = torch.sigmoid(self.size_tower(x))
