@@ -186,6 +186,7 @@ class TrackerConfig:
     """``model.tracker``: OSTrackTracker's settings that depend on the network (stored in checkpoints)."""
 
     size_lr: float = MISSING
+    aspect_lr: float = MISSING
 
 
 @dataclass

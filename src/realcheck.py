@@ -30,6 +30,7 @@ import csv
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,9 +134,16 @@ def readable(sequences: dict[str, Any], wanted: list[str]) -> list[str]:
 
 
 def evaluate(
-    tracker: str, data_root: Path, names: list[str], run_dir: Path, ckpt: Path | None, threads: int | None
+    tracker: str,
+    data_root: Path,
+    names: list[str],
+    run_dir: Path,
+    ckpt: Path | None,
+    threads: int | None,
+    overrides: list[str] = (),
 ) -> None:
-    """``python -m src.evaluate`` on ``names`` (a process of its own, as from the command line)."""
+    """``python -m src.evaluate`` on ``names`` (a process of its own, as from the command line), with
+    ``overrides`` appended to its command line."""
     args = [
         sys.executable,
         "-m",
@@ -152,10 +160,14 @@ def evaluate(
         args.append(f"ckpt_path={ckpt}")
     if threads:
         args.append(f"cpu_threads={threads}")
+    args.extend(overrides)
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise UserError(f"tracker={tracker} on {data_root}: {tail[0]}")
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        # the error's own line (a traceback's last, or src.evaluate's "error: ..."), not a progress bar's
+        error_line = re.compile(r"^(\w+\.)*\w*(Error|Exception)\b|^error:")
+        errors = [line for line in lines if error_line.match(line.strip())]
+        raise UserError(f"tracker={tracker} on {data_root}: {(errors or lines)[-1].strip()}")
 
 
 def sequence_ious(run_dir: Path) -> dict[str, float]:
@@ -219,6 +231,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             run_dir,
             ckpt if tracker == "ours" else None,
             cfg.get("cpu_threads"),
+            list(cfg.ours_overrides) if tracker == "ours" else [],
         )
         ious[tracker] = sequence_ious(run_dir)
         run_dirs.append(run_dir)

@@ -187,6 +187,21 @@ def test_realcheck_tracks_every_layout_with_a_checkpoint_and_the_baselines(tmp_p
     assert json.loads((tmp_path / "out" / "realcheck.json").read_text())["iou"] == iou
 
 
+def test_realcheck_passes_its_overrides_to_the_checkpoints_tracker(tmp_path):
+    from src.realcheck import run
+
+    real = tmp_path / "real"
+    write_real_folder(real)
+    ckpt = save_checkpoint(tmp_path / "cmc.ckpt", "cmc")
+    cfg = compose_config(
+        "realcheck",
+        overrides=[f"real={real}", f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path / 'out'}", "trackers=[]",
+                   "ours_overrides=['+tracker.factory.aspect_lr=2.0']"],
+    )
+    with pytest.raises(UserError, match=r"tracker=ours on .*aspect_lr must be in \[0, 1\], got 2.0"):
+        run(cfg)
+
+
 def test_realcheck_names_a_missing_folder(tmp_path):
     from src.realcheck import run
 

@@ -43,7 +43,7 @@ FORMER_MODULE_DEFAULTS = {
              "center_cell": "round"},
     "ce": {"enabled": True, "start_epoch": 20, "warm_epochs": 80, "keep_ratio": 0.7},
     "freeze": {"trainable": None},
-    "tracker": {"size_lr": 1.0},
+    "tracker": {"size_lr": 1.0, "aspect_lr": 1.0},  # aspect_lr came after the move; 1 is the former tracking
     "validation": {"track": True, "split": "val", "protocol": "rgbt234", "max_sequences": None,
                    "max_frames": None},
 }

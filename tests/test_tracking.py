@@ -145,6 +145,26 @@ def test_size_lr_damps_the_size_and_keeps_the_predicted_centre():
         OSTrackTracker(FixedBoxNet(rel_size=0.5), size_lr=0.0)
 
 
+@pytest.mark.parametrize(("aspect_lr", "expected_aspect"), [(1.0, 2.0), (0.5, 2.0 ** 0.5), (0.0, 1.0)])
+def test_aspect_lr_moves_the_aspect_ratio_and_keeps_the_area_and_centre(aspect_lr, expected_aspect):
+    # a square 20 x 20 box; the stand-in predicts 1/2 x 1/4 of the 80 px search crop: 40 x 20 (aspect 2)
+    frames = random_frames([VISIBLE], size=(400, 600))
+    box = np.array([280.0, 180.0, 20.0, 20.0])
+    tracker = OSTrackTracker(FixedBoxNet(rel_size=(0.5, 0.25)), hanning=False, size_lr=1.0,
+                             aspect_lr=aspect_lr)
+    tracker.initialize(frames, box)
+    out = tracker.track(frames)
+    assert out[2] / out[3] == pytest.approx(expected_aspect, rel=1e-6)
+    assert out[2] * out[3] == pytest.approx(40.0 * 20.0, rel=1e-6)  # the predicted area
+    np.testing.assert_allclose(out[:2] + out[2:] / 2, box[:2] + box[2:] / 2, atol=1e-6)
+    if aspect_lr == 0.0:  # a scale-only tracker: the first box's shape through every frame
+        for _ in range(5):
+            out = tracker.track(frames)
+        assert out[2] / out[3] == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(ValueError, match="aspect_lr"):
+        OSTrackTracker(FixedBoxNet(rel_size=0.5), aspect_lr=1.5)
+
+
 class TwoPeakNet(FixedBoxNet):
     """Stand-in whose score map has two peaks on one row: ``near`` (score 0.5, next to the crop centre)
     and ``far`` (``far_score``, two cells further out)."""

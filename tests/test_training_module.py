@@ -269,7 +269,9 @@ def test_older_checkpoints_recipe_reads_as_today(tmp_path):
     assert loaded.hparams.optimizer["lr"] == 1e-3
     assert loaded.hparams.scheduler == {"_target_": COSINE, "_partial_": True, "warmup_steps": 2,
                                         "min_lr_ratio": 0.05}
-    assert loaded.hparams.tracker == {"size_lr": 1.0} and loaded.hparams.loss["box_at"] == "peak"
+    # an old checkpoint's tracking: its sections completed with the settings it was tracked with
+    assert loaded.hparams.tracker == {"size_lr": 1.0, "aspect_lr": 1.0}
+    assert loaded.hparams.loss["box_at"] == "peak"
     assert loaded.hparams.validation["protocol"] == "rgbt234"
     assert _lrs(loaded, 1, "step")[0] == pytest.approx([5e-4, 5e-4])  # warm-up step 1 of 2, backbone x1
     for name in ("step", "none"):

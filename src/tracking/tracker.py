@@ -63,9 +63,9 @@ def _net_setting(net: torch.nn.Module, key: str) -> Any:
 
 # The tracking loop's settings that do not depend on the network live in conf/tracker/ours.yaml
 # (``factory``), the crop factors in conf/data/pipeline/default.yaml (training crops with them; ours.yaml
-# interpolates them); ``size_lr``, which depends on the network, in conf/model/base.yaml (``model.tracker``,
-# stored in checkpoints). A tracker built without them (validation, the end-of-run test, the ONNX tracker,
-# src.export) reads them from there: one copy of each value.
+# interpolates them); ``size_lr`` and ``aspect_lr``, which depend on the network, in conf/model/base.yaml
+# (``model.tracker``, stored in checkpoints). A tracker built without them (validation, the end-of-run
+# test, the ONNX tracker, src.export) reads them from there: one copy of each value.
 LOOP_SETTINGS = ("template_factor", "search_factor", "min_size", "hanning", "hflip", "update_interval",
                  "update_threshold", "update_start")
 
@@ -98,8 +98,8 @@ class OSTrackTracker:
             search_infrared, template_box) -> {score_map, size_map, offset_map, ...}`` and
             ``decode(score_map, size_map, offset_map) -> [B, 4]`` cxcywh in ``[0, 1]``).
         template_factor / search_factor: crop side over ``sqrt(w * h)`` (OSTrack: 2 and 4).
-            This and ``min_size``, ``hanning``, ``size_lr``: ``None`` takes :func:`loop_defaults`
-            (conf/tracker/ours.yaml, conf/model/base.yaml's ``tracker``).
+            This and ``min_size``, ``hanning``, ``size_lr``, ``aspect_lr``: ``None`` takes
+            :func:`loop_defaults` (conf/tracker/ours.yaml, conf/model/base.yaml's ``tracker``).
         device: where the network runs; ``None`` keeps the device of its parameters.
         template_size / search_size: crop sides in pixels; ``None`` reads them from the network.
         modalities: what the tracker reads; ``None`` reads them from the network (a single-modal
@@ -115,6 +115,10 @@ class OSTrackTracker:
             + lr w_pred`` (SiamRPN's size learning rate); 1 takes the prediction as it is (OSTrack).
             A network whose size estimate is noisy makes the box size a random walk at 1; lower values
             damp it (docs/results/benchmarks_history_2026-12-01, "Learned tracker").
+        aspect_lr: how far the box's aspect ratio (w / h) follows the damped size's, in log space, the
+            area staying the damped size's: 1 takes it as it is, 0 keeps the first box's aspect ratio
+            (a scale-only tracker, as SiamFC and DSST are). A network with an aspect prior (its training
+            world's typical shape) pulls every box toward it, frame after frame; 0 stops that.
         update_interval: frames between updates of the dynamic template; 0 keeps the first template only
             (OSTrack). update_threshold: the confidence gate, the (mean over views) peak of the score map
             before the Hanning window, in [0, 1] (STARK's 0.5). update_start: the first frame that may
@@ -135,10 +139,12 @@ class OSTrackTracker:
                  modalities: tuple[str, ...] | list[str] | None = None, min_size: float | None = None,
                  hanning: float | bool | None = None, size_lr: float | None = None,
                  hflip: bool | None = None, update_interval: int | None = None,
-                 update_threshold: float | None = None, update_start: int | None = None):
+                 update_threshold: float | None = None, update_start: int | None = None,
+                 aspect_lr: float | None = None):
         given = {"template_factor": template_factor, "search_factor": search_factor, "min_size": min_size,
-                 "hanning": hanning, "size_lr": size_lr, "hflip": hflip, "update_interval": update_interval,
-                 "update_threshold": update_threshold, "update_start": update_start}
+                 "hanning": hanning, "size_lr": size_lr, "aspect_lr": aspect_lr, "hflip": hflip,
+                 "update_interval": update_interval, "update_threshold": update_threshold,
+                 "update_start": update_start}
         settings = {**loop_defaults(), **{k: v for k, v in given.items() if v is not None}}
         template_factor, search_factor = settings["template_factor"], settings["search_factor"]
         min_size, hanning, size_lr = settings["min_size"], settings["hanning"], settings["size_lr"]
@@ -156,6 +162,9 @@ class OSTrackTracker:
         if not 0.0 < size_lr <= 1.0:
             raise ValueError(f"OSTrackTracker: size_lr must be in (0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
+        self.aspect_lr = float(settings["aspect_lr"])
+        if not 0.0 <= self.aspect_lr <= 1.0:
+            raise ValueError(f"OSTrackTracker: aspect_lr must be in [0, 1], got {settings['aspect_lr']}")
         self.hflip = bool(settings["hflip"])
         self.update_interval = int(settings["update_interval"])
         self.update_threshold = float(settings["update_threshold"])
@@ -392,6 +401,13 @@ class OSTrackTracker:
         if self.size_lr < 1.0:  # damp the size, keep the predicted centre
             centre = box[:2] + box[2:] / 2
             size = (1.0 - self.size_lr) * self._state[2:] + self.size_lr * box[2:]
+            box = np.concatenate([centre - size / 2, size])
+        if self.aspect_lr < 1.0:  # the aspect ratio moves toward the prediction's by aspect_lr, the area kept
+            centre, size = box[:2] + box[2:] / 2, box[2:]
+            log_aspect = ((1.0 - self.aspect_lr) * np.log(self._state[2] / self._state[3])
+                          + self.aspect_lr * np.log(size[0] / size[1]))
+            side = np.sqrt(size[0] * size[1])
+            size = side * np.exp(np.array([0.5, -0.5]) * log_aspect)
             box = np.concatenate([centre - size / 2, size])
         box = clip_ltwh(box, width, height, self.min_size)
         self._state = box

@@ -97,9 +97,11 @@ def random_frames(modalities, size=(120, 160), seed=0) -> dict[str, np.ndarray]:
 
 class FixedBoxNet(nn.Module):
     """Stand-in network whose score peak is the crop centre and whose box is ``rel_size`` of the
-    search crop side: lets a test predict exactly where the tracker must put the box."""
+    search crop side (one value: a square; ``(w, h)``: that shape): lets a test predict exactly where
+    the tracker must put the box."""
 
-    def __init__(self, rel_size: float, grid: int = 4, template_size: int = 32, search_size: int = 64):
+    def __init__(self, rel_size: float | tuple[float, float], grid: int = 4, template_size: int = 32,
+                 search_size: int = 64):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(()))
         self.rel_size, self.grid = rel_size, grid
@@ -111,7 +113,8 @@ class FixedBoxNet(nn.Module):
         g, batch = self.grid, search_visible.shape[0]  # batch 2 with hflip: the crop, then its mirror image
         score = torch.zeros(batch, 1, g, g)
         score[..., g // 2, g // 2] = 1.0  # peak at cell (g/2, g/2): its corner is the crop centre
-        size = torch.full((batch, 2, g, g), self.rel_size)
+        rel_w, rel_h = (self.rel_size, self.rel_size) if np.isscalar(self.rel_size) else self.rel_size
+        size = torch.tensor([rel_w, rel_h]).view(1, 2, 1, 1).expand(batch, 2, g, g).contiguous()
         offset = torch.zeros(batch, 2, g, g)
         return {"score_map": score, "size_map": size, "offset_map": offset}
 
