@@ -398,16 +398,13 @@ class OSTrackTracker:
         box = geometry.box_to_image(cxcywh_to_ltwh(pred[0] * self.search_size))
         if not np.isfinite(box).all():  # finite maps can still decode to an overflowing size
             return self._keep_last_box()
-        if self.size_lr < 1.0:  # damp the size, keep the predicted centre
+        if self.size_lr < 1.0 or self.aspect_lr < 1.0:  # the predicted centre, a damped size and shape
             centre = box[:2] + box[2:] / 2
             size = (1.0 - self.size_lr) * self._state[2:] + self.size_lr * box[2:]
-            box = np.concatenate([centre - size / 2, size])
-        if self.aspect_lr < 1.0:  # the aspect ratio moves toward the prediction's by aspect_lr, the area kept
-            centre, size = box[:2] + box[2:] / 2, box[2:]
-            log_aspect = ((1.0 - self.aspect_lr) * np.log(self._state[2] / self._state[3])
-                          + self.aspect_lr * np.log(size[0] / size[1]))
-            side = np.sqrt(size[0] * size[1])
-            size = side * np.exp(np.array([0.5, -0.5]) * log_aspect)
+            if self.aspect_lr < 1.0:  # the aspect ratio moves toward the damped size's, the area kept
+                log_aspect = ((1.0 - self.aspect_lr) * np.log(self._state[2] / self._state[3])
+                              + self.aspect_lr * np.log(size[0] / size[1]))
+                size = np.sqrt(size[0] * size[1]) * np.exp(np.array([0.5, -0.5]) * log_aspect)
             box = np.concatenate([centre - size / 2, size])
         box = clip_ltwh(box, width, height, self.min_size)
         self._state = box
