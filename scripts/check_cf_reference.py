@@ -31,6 +31,7 @@ reading the figure only, never for tuning.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -49,6 +50,21 @@ from src.data.transforms import read_image  # noqa: E402
 from src.metrics.functional import iou  # noqa: E402
 
 TRACKERS = ("eco", "ccot", "srdcf")
+FEATURES = ROOT / "src" / "tracking" / "baselines" / "features.py"  # numpy and cv2 only: the reference's
+# interpreter loads it by path for --aligned-features
+
+# --aligned: the documented choices where ours and the reference differ by design, set alike on both
+# sides, so what is left to differ is the learning and detection: ours without colour names and with
+# the reference's replicate padding (and, for SRDCF, the cubic kernel the reference always applies);
+# the reference with fHOG and a grey-level block at our cell size, its window resampled to our
+# cells x cell size pixels, grey frames, ECO's scales searched by the filter as ours (no fDSST scale
+# filter) and SRDCF trained on the detection sample as ours.
+ALIGNED = {
+    "eco": ["tracker.factory.colour_names=false", "tracker.factory.projection_dims={hog:10}",
+            "+tracker.factory.crop_border=replicate"],
+    "ccot": ["tracker.factory.colour_names=false", "+tracker.factory.crop_border=replicate"],
+    "srdcf": ["+tracker.factory.crop_border=replicate", "tracker.factory.interpolation=cubic"],
+}
 
 # Runs in the reference's interpreter: reads a job file, tracks, writes the boxes.
 RUNNER = r'''
@@ -88,16 +104,63 @@ else:  # C-COT: ECO-HC with ECO's additions off
                            scale_step=1.02, learning_rate=0.0075, num_samples=100,
                            output_sigma_factor=1 / 12, init_CG_iter=50).items():
         setattr(config, key, value)
+aligned = job["aligned"]
+if aligned:  # our documented choices, set in the reference (see ALIGNED in the script)
+    # fHOG and the cell's mean grey level, as our HOG-like block (two blocks: its first-frame joint
+    # training indexes a second block, so one block alone crashes it)
+    config.features = [dict(otb_hc_config.OTBHCConfig.fhog_params, cell_size=aligned["cell_size"]),
+                       {"fname": "gray", "cell_size": aligned["cell_size"]}]
+    if aligned["features"]:  # our 27 orientation channels in place of its fHOG (--aligned-features)
+        import importlib.util
+        import lib.eco.tracker as eco_tracker
+        spec = importlib.util.spec_from_file_location("our_features", aligned["features"])
+        ours = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ours)
+        orientations = ours.SIGNED_BINS + ours.UNSIGNED_BINS
+
+        class OurOrientations(eco_tracker.FHogFeature):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.num_dim = [orientations]
+
+            def get_features(self, img, pos, sample_sz, scales, normalization=True):
+                scales = np.atleast_1d(scales)
+                feat = []
+                for scale in scales:
+                    patch = self._sample_patch(img, pos, sample_sz * scale, sample_sz)
+                    grey = patch[:, :, 0].astype(np.float32) / 255.0
+                    channels = ours.gradient_orientation_features(grey, self._cell_size)[:orientations]
+                    feat.append(channels.transpose(1, 2, 0))
+                feat = np.stack(feat, axis=3)
+                return [self._feature_normalization(feat) if normalization else feat]
+
+        eco_tracker.FHogFeature = OurOrientations
+    side = (aligned["cells"] - 1) * aligned["cell_size"]  # its sizing rounds this up to cells x cell_size
+    config.min_image_sample_size = config.max_image_sample_size = side**2
+    if job["tracker"] == "eco":
+        for key, value in dict(use_scale_filter=False, number_of_scales=5, scale_step=1.02).items():
+            setattr(config, key, value)
+    if job["tracker"] == "srdcf":
+        config.use_detection_sample = True
+
+
+def read(path):
+    if not aligned:
+        return cv2.imread(path, cv2.IMREAD_COLOR)
+    grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    return np.repeat(grey[:, :, None], 3, axis=2)  # equal channels: its grey path
+
+
 results = {}
 for seq in job["sequences"]:
     tracker = ECO(config=config)
     frames = seq["frames"]
     start = time.perf_counter()
-    tracker.init(cv2.imread(frames[0], cv2.IMREAD_COLOR), seq["init"])
+    tracker.init(read(frames[0]), seq["init"])
     boxes, failed = [seq["init"]], None
     for k, path in enumerate(frames[1:], 1):
         try:
-            boxes.append([float(v) for v in tracker.update(cv2.imread(path, cv2.IMREAD_COLOR))])
+            boxes.append([float(v) for v in tracker.update(read(path))])
         except Exception as err:  # e.g. its scale sample leaving the image: it keeps its last box
             failed = failed or f"frame {k}: {type(err).__name__}"
             boxes.append(boxes[-1])
@@ -125,13 +188,18 @@ def stream(sequence: Sequence) -> str:
     return "visible" if "visible" in sequence.frames else "infrared"
 
 
-def run_ours(name: str, sequence: Sequence, overrides: list[str] = ()) -> tuple[np.ndarray, float]:
+def tracker_config(name: str, overrides: list[str] = ()):
+    """Our tracker's composed config (``cfg.tracker``) with Hydra overrides."""
     from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"tracker={name}", *overrides])
-    tracker = instantiate(cfg.tracker.factory)
+        return compose(config_name="evaluate", overrides=[f"tracker={name}", *overrides]).tracker
+
+
+def run_ours(name: str, sequence: Sequence, overrides: list[str] = ()) -> tuple[np.ndarray, float]:
+    from hydra.utils import instantiate
+
+    tracker = instantiate(tracker_config(name, overrides).factory)
     paths = sequence.frames[stream(sequence)]
     tracker.initialize({"visible": read_image(paths[0])}, sequence.init_box)
     boxes, elapsed = [np.asarray(sequence.init_box, dtype=np.float64)], 0.0
@@ -143,14 +211,26 @@ def run_ours(name: str, sequence: Sequence, overrides: list[str] = ()) -> tuple[
     return np.stack(boxes), (len(paths) - 1) / elapsed
 
 
-def run_reference(name: str, sequences: list[Sequence], python: str, src: Path, work: Path) -> dict:
-    job = {"tracker": name, "src": str(src), "sequences": [
+def run_reference(name: str, sequences: list[Sequence], python: str, src: Path, work: Path,
+                  aligned: dict | None = None, cache: Path | None = None) -> dict:
+    """The reference's boxes per sequence; ``aligned``: our ``cells`` and ``cell_size`` (--aligned).
+    With ``cache``, a run with the same runner, settings and sequences is read back from there."""
+    job = {"tracker": name, "src": str(src), "aligned": aligned, "sequences": [
         {"name": s.name, "frames": [str(p) for p in s.frames[stream(s)]],
          "init": [float(v) for v in s.init_box]} for s in sequences]}
+    if cache is not None:  # the key leaves out the frames' paths (real footage is staged in a temp folder)
+        key = {**job, "runner": RUNNER, "sequences": [
+            {"name": s.name, "frames": len(s), "init": [float(v) for v in s.init_box]} for s in sequences]}
+        cached = cache / f"{name}_{hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16]}.json"
+        if cached.is_file():
+            return json.loads(cached.read_text())
     (work / "runner.py").write_text(RUNNER)
     (work / f"{name}_job.json").write_text(json.dumps(job))
     out = work / f"{name}_boxes.json"
     subprocess.run([python, str(work / "runner.py"), str(work / f"{name}_job.json"), str(out)], check=True)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        cached.write_text(out.read_text())
     return json.loads(out.read_text())
 
 
@@ -170,6 +250,12 @@ def main() -> None:
     parser.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=TRACKERS)
     parser.add_argument("--override", nargs="*", default=[],
                         help="Hydra overrides for our trackers, e.g. tracker.factory.crop_border=replicate")
+    parser.add_argument("--aligned", action="store_true",
+                        help="set the documented design differences alike on both sides (see ALIGNED)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep the reference's boxes here and reuse them when nothing changed")
+    parser.add_argument("--aligned-features", action="store_true",
+                        help="--aligned, and the reference reads our orientation channels for its fHOG")
     args = parser.parse_args()
     if not (args.reference_src / "lib" / "eco" / "tracker.py").is_file():
         sys.exit(f"error: --reference-src {args.reference_src}: no lib/eco/tracker.py (pyCFTrackers' tree)")
@@ -177,16 +263,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sequences = load_sequences(args.synthetic, args.real, work / "real")
-        print(f"{len(sequences)} sequences; trackers {args.trackers}; our overrides {args.override}")
+        print(f"{len(sequences)} sequences; trackers {args.trackers}; our overrides {args.override}"
+              + ("; aligned, our features" if args.aligned_features else "; aligned" if args.aligned else ""))
         for name in args.trackers:
-            reference = run_reference(name, sequences, args.reference_python, args.reference_src, work)
+            overrides = [*ALIGNED[name], *args.override] if args.aligned or args.aligned_features \
+                else args.override
+            factory = tracker_config(name, overrides).factory
+            aligned = {"cells": factory.cells, "cell_size": factory.cell_size,
+                       "features": str(FEATURES) if args.aligned_features else None} \
+                if args.aligned or args.aligned_features else None
+            reference = run_reference(name, sequences, args.reference_python, args.reference_src, work,
+                                      aligned, args.cache)
             print(f"\n## {name}: ours vs reference (mean IoU with the ground truth)\n")
             print("| sequence | frames | ours | reference | ours - reference | IoU(ours, reference) "
                   "| FPS ours / ref |")
             print("| --- | --: | --: | --: | --: | --: | --: |")
             gaps = []
             for sequence in sequences:
-                ours, fps = run_ours(name, sequence, args.override)
+                ours, fps = run_ours(name, sequence, overrides)
                 theirs = np.asarray(reference[sequence.name]["boxes"], dtype=np.float64)
                 a, b = mean_iou(ours, sequence), mean_iou(theirs, sequence)
                 mutual = float(iou(ours[1:], theirs[1:]).mean())

@@ -183,3 +183,50 @@ def test_crop_border_replicates_the_edge_pixels():
     assert build("eco", crop_border="replicate").crop_border == "replicate"
     with pytest.raises(InstantiationException, match="crop_border must be one of zero, replicate"):
         build("eco", crop_border="mirror")
+
+
+def test_regularisation_window_is_sparse_in_the_fourier_domain():
+    """The spatial regulariser w has a sparse DFT (SRDCF Sec. 4.1, the ECO authors' 5 % threshold): a few
+    low frequencies, its minimum still ``reg_window_min`` at the filter's centre, rising away from it; 0
+    keeps the exact quadratic (a sum of a row and a column term: its DFT fills the first row and column)."""
+    size = np.array([10.0, 34.0])  # a thin target: the window is narrower across it than along it
+
+    def window(sparsity: float) -> np.ndarray:
+        tracker = build("ccot", reg_sparsity=sparsity)
+        tracker._set_reg_window(size)
+        return np.sqrt(tracker._reg_sq)
+
+    sparse, exact = window(0.05), window(0.0)
+    n = sparse.shape[0]
+    count = lambda w: int((np.abs(np.fft.fft2(w)) > 1e-9 * np.abs(np.fft.fft2(w)).max()).sum())  # noqa: E731
+    assert count(exact) == 2 * n - 1 and count(sparse) <= 13
+    centre = (n + 1) // 2  # the filter's support is centred on this cell (ECOTracker._set_reg_window)
+    assert sparse.min() == pytest.approx(1e-4) and sparse[centre, centre] == pytest.approx(1e-4, abs=2e-4)
+    # across the thin target it rises as the quadratic does; along it, the quadratic's coefficients fall
+    # below 5 % of the largest (their ratio is (10 / 34)^2): what is left there is flat, as in the ECO code
+    assert sparse[centre, centre + 6] > 0.05 > sparse[centre, centre]
+    assert np.allclose(sparse[:, centre], 1e-4) and exact[centre + 6, centre] > 1e-3
+    assert np.abs(sparse - exact).max() > 0.01  # not the same window
+    with pytest.raises(InstantiationException, match="reg_sparsity must be in"):
+        build("ccot", reg_sparsity=1.0)
+
+
+def test_conjugate_gradient_carries_its_direction_between_updates():
+    """With ``cg_forgetting_rate`` set, each update's CG iterations continue the previous ones (the ECO
+    code's CG state): undamped (rate 0) and on an unchanged system, two updates of 5 iterations land where
+    one of 10 does, while restarting every update (null) does not."""
+    visible, infrared, boxes = rigid_sequence(np.zeros((0, 2)))
+
+    def solve(rate, calls: int, iterations: int) -> np.ndarray:
+        tracker = build("ccot", cg_forgetting_rate=rate, init_cg_iterations=1)
+        tracker.initialize({"visible": visible[0]}, boxes[0])
+        f = tracker._filter
+        for _ in range(calls):
+            f = tracker._conjugate_gradient(f, iterations)
+        return f
+
+    def gap(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a - b).max() / np.abs(b).max())
+
+    assert gap(solve(0, 2, 5), solve(0, 1, 10)) < 1e-4  # float32 Gram matrices: not exact
+    assert gap(solve(None, 2, 5), solve(None, 1, 10)) > 0.05

@@ -43,12 +43,16 @@ scripts/check_cf_reference.py, figures in docs/baselines.md):
   cell is centred on the target. All feature blocks share that grid, so the filter's Fourier
   coefficients live on the feature map's full DFT grid (``K = (cells - 1) / 2``) and the regulariser
   ``w . f`` is applied in the spatial domain (its Fourier-domain convolution ``w^ * f^`` being
-  circular on that grid); ``w`` is the quadratic window of the papers, sampled, not sparsified.
+  circular on that grid); ``w`` is the quadratic window of the papers sampled on that grid, with its
+  DFT made sparse as theirs (``reg_sparsity``).
 - Features (features.py): HOG-like + intensity for every modality, colour names for the visible one,
   each block normalised to unit mean energy and cosine-windowed; a "+RGBT" tracker concatenates the
   modalities' blocks (RGBT234's recipe), and ECO projects each block with its own matrix.
 - Scale: every tracker evaluates its filter at ``scales`` (relative sizes, C-COT's and SRDCF's
   multi-scale search) and keeps the best; ECO-HC's separate fDSST scale filter is not implemented.
+- The filter updates continue one conjugate-gradient run across frames: the search direction of the
+  last update carries over, damped (``cg_forgetting_rate``, Polak-Ribiere), as the ECO authors' code
+  runs all three trackers; the papers state only the warm start from the previous filter.
 - The training sample is the detection sample at the chosen scale, shifted in the Fourier domain so
   the target sits at its centre (as ECO's and C-COT's code do), the first frame's crop otherwise.
 
@@ -93,6 +97,8 @@ class ECOTracker:
         cubic_a: the cubic kernel's parameter.
         reg_window_min, reg_window_edge: the spatial regularisation ``w``: ``reg_window_min`` at the
             target's centre, growing quadratically to ``reg_window_edge`` at its border.
+        reg_sparsity: ``w``'s DFT coefficients below this fraction of the largest are dropped (the
+            papers' and the authors' sparse ``w``); 0 keeps the exact quadratic.
         learning_rate: weight of each new sample (the older ones decay by ``1 - learning_rate``).
         data: ``"average"`` (the learning-rate weighted data term, SRDCF / C-COT) or ``"gmm"`` (ECO's
             Gaussian mixture sample space model of ``gmm_components`` components).
@@ -103,6 +109,8 @@ class ECOTracker:
         init_gn_iterations, init_cg_iterations: Gauss-Newton iterations (with projection) and CG
             iterations in all on the first frame.
         cg_iterations: CG iterations per filter update after the first frame.
+        cg_forgetting_rate: the CG search direction carries over between updates, damped by
+            ``(1 - learning_rate) ** cg_forgetting_rate`` (the ECO code's 50); null restarts every update.
         update_interval: retrain the filter every this many frames (ECO's N_S; 1: every frame).
         dense_frames: frames (after the first) that update every frame before the sparse scheme.
         newton_iterations: Newton steps refining the peak of the continuous score.
@@ -117,7 +125,8 @@ class ECOTracker:
                  data: str, gmm_components: int | None, projection_dims: Mapping[str, int] | None,
                  projection_reg: float, init_gn_iterations: int, init_cg_iterations: int,
                  cg_iterations: int, update_interval: int, dense_frames: int, newton_iterations: int,
-                 scales: SequenceABC[float], crop_border: str = "zero"):
+                 scales: SequenceABC[float], reg_sparsity: float, cg_forgetting_rate: float | None,
+                 crop_border: str = "zero"):
         if not modalities:
             raise ValueError("ECOTracker needs at least one modality")
         if cells % 2 == 0:
@@ -183,6 +192,12 @@ class ECOTracker:
         self.label = ((2 * np.pi * sigma**2 / n**2) * gaussian).astype(np.complex128)
         # spatial regularisation window (SRDCF eq. 3's w): set per sequence (it uses the aspect)
         self._reg_min, self._reg_edge = reg_window_min, reg_window_edge
+        # the CG state carried between updates (None: restart), and how much of it carries over
+        self._cg_state: tuple[np.ndarray, float, np.ndarray | None] | None = None
+        self._cg_forget = 0.0 if cg_forgetting_rate is None else (1.0 - learning_rate) ** cg_forgetting_rate
+        if not 0.0 <= reg_sparsity < 1.0:
+            raise ValueError(f"ECOTracker: reg_sparsity must be in [0, 1), got {reg_sparsity}")
+        self._reg_sparsity = float(reg_sparsity)
         self._center: np.ndarray | None = None
 
     # -- features ------------------------------------------------------------------------------
@@ -255,27 +270,42 @@ class ECOTracker:
         return diag
 
     def _conjugate_gradient(self, f: np.ndarray, iterations: int) -> np.ndarray:
-        """Preconditioned CG on ``(A^H Gamma A + W^H W) f = A^H Gamma y`` (C-COT eq. 13), warm start."""
+        """Preconditioned CG on ``(A^H Gamma A + W^H W) f = A^H Gamma y`` (C-COT eq. 13), warm start.
+
+        With ``cg_forgetting_rate`` set, the search direction carries over from the previous update
+        (Polak-Ribiere, its weight damped by ``(1 - learning_rate) ** cg_forgetting_rate``), as the ECO
+        authors' code does: the few iterations of each update continue one optimisation across frames.
+        Without it, every update restarts from the steepest descent direction (Fletcher-Reeves)."""
         diag = self._data_diagonal()
         # Jacobi preconditioner (ECO's: a blend of each channel's and the mean data energy, plus w's)
         precond = 0.75 * diag + 0.25 * diag.mean(axis=0, keepdims=True) + self._reg_energy
         rhs = self._data_rhs()
         residual = rhs - self._data_apply(f) - self._regularise(f)
-        z = residual / precond
-        direction = z
-        rho = self._inner(residual, z)
+        direction, rho, previous = None, 1.0, None
+        if self._cg_state is not None:
+            direction, rho, previous = self._cg_state
+            rho = rho / self._cg_forget
         for _ in range(iterations):
+            z = residual / precond
+            rho_old, rho = rho, self._inner(residual, z)
+            if rho <= 0:
+                break
+            if direction is None:
+                direction = z
+            else:
+                beta = rho / rho_old if previous is None else (rho - self._inner(previous, z)) / rho_old
+                direction = z + max(beta, 0.0) * direction
             q = self._data_apply(direction) + self._regularise(direction)
             denominator = self._inner(direction, q)
-            if denominator <= 0 or rho <= 0:
+            if denominator <= 0:
                 break
             alpha = rho / denominator
+            if self._cg_forget > 0:
+                previous = residual
             f = f + alpha * direction
             residual = residual - alpha * q
-            z = residual / precond
-            rho_new = self._inner(residual, z)
-            direction = z + (rho_new / rho) * direction
-            rho = rho_new
+        if self._cg_forget > 0 and direction is not None:
+            self._cg_state = (direction, rho, previous)
         return f
 
     def _init_projection(self, x: np.ndarray) -> np.ndarray:
@@ -457,6 +487,7 @@ class ECOTracker:
         self._center = box[:2] + box[2:] / 2
         self._size = box[2:].copy()
         self._frame = 0
+        self._cg_state = None  # ECO's joint first frame leaves none: its first update starts afresh
         self._set_reg_window(box[2:])
         x, _ = self._samples(frames, self._center, self._side(), np.ones(1))
         x = x[0].astype(np.complex128)
@@ -481,7 +512,11 @@ class ECOTracker:
 
     def _set_reg_window(self, size: np.ndarray) -> None:
         """SRDCF's w: ``reg_min + (reg_edge - reg_min) ((2 t_x / w)^2 + (2 t_y / h)^2)``, t in cells
-        from the filter's centre (ECO's quadratic window: reg_window_power 2)."""
+        from the filter's centre (ECO's quadratic window: reg_window_power 2), then made sparse in the
+        Fourier domain: the DFT coefficients below ``reg_sparsity`` times the largest are dropped and the
+        window shifted so its minimum is ``reg_min`` again (SRDCF Sec. 4.1 builds w with a sparse DFT; the
+        ECO authors' code drops below 0.05, ``reg_sparsity_threshold``). What is left is a smooth, low-order
+        trigonometric window, lower than the exact quadratic far from the target."""
         n = self.cells
         # the response at shift 0 is sum_u x(u) f(-u) and the target sits at the window's centre cell
         # (n - 1) / 2, so the filter's support is centred on -(n - 1) / 2 = (n + 1) / 2 (mod n)
@@ -491,6 +526,11 @@ class ECOTracker:
         half_w, half_h = size[0] / 2 * cells_per_pixel, size[1] / 2 * cells_per_pixel
         w = self._reg_min + (self._reg_edge - self._reg_min) * \
             ((offsets[:, None] / half_h) ** 2 + (offsets[None, :] / half_w) ** 2)
+        if self._reg_sparsity > 0:  # keep the DFT's large coefficients only, then restore the minimum
+            dft = np.fft.fft2(w)
+            dft[np.abs(dft) < self._reg_sparsity * np.abs(dft).max()] = 0
+            w = np.fft.ifft2(dft).real
+            w = w - w.min() + self._reg_min
         self._reg_sq = w**2
         self._reg_energy = float((w**2).mean())
 
