@@ -379,6 +379,8 @@ def test_every_preset_composes(overrides):
         assert cfg.model.net.variant == "single" and cfg.model.init_ckpt is None
         assert cfg.export_weights.endswith("checkpoints/single_synthetic_cpu.pt")
         assert cfg.model.optimizer.backbone_lr_mult == 1.0  # from scratch: the backbone at the full rate
+        assert abs(cfg.model.scheduler.drop_epoch - 0.8 * cfg.trainer.max_epochs) <= 1  # as OSTrack
+        assert cfg.callbacks.ema._target_.endswith("EMAWeights")  # the exported network: averaged weights
     if overrides[0] == "experiment=synthetic_full":  # CMC* from the shipped checkpoint, longer
         assert cfg.model.net.variant == "cmc" and cfg.model.init_ckpt.endswith("single_synthetic_cpu.pt")
         assert cfg.trainer.max_epochs > 5 * 16
