@@ -265,13 +265,12 @@ def main() -> None:
         sequences = load_sequences(args.synthetic, args.real, work / "real")
         print(f"{len(sequences)} sequences; trackers {args.trackers}; our overrides {args.override}"
               + ("; aligned, our features" if args.aligned_features else "; aligned" if args.aligned else ""))
+        aligning = args.aligned or args.aligned_features
         for name in args.trackers:
-            overrides = [*ALIGNED[name], *args.override] if args.aligned or args.aligned_features \
-                else args.override
+            overrides = [*ALIGNED[name], *args.override] if aligning else args.override
             factory = tracker_config(name, overrides).factory
             aligned = {"cells": factory.cells, "cell_size": factory.cell_size,
-                       "features": str(FEATURES) if args.aligned_features else None} \
-                if args.aligned or args.aligned_features else None
+                       "features": str(FEATURES) if args.aligned_features else None} if aligning else None
             reference = run_reference(name, sequences, args.reference_python, args.reference_src, work,
                                       aligned, args.cache)
             print(f"\n## {name}: ours vs reference (mean IoU with the ground truth)\n")
