@@ -56,7 +56,7 @@ def test_checkpoint(cfg: DictConfig, ckpt_path: str, output_dir: Path) -> dict[s
     if cfg.get("test_limit_sequences"):
         sequences = sequences[: int(cfg.test_limit_sequences)]
     factory = {"_target_": "src.tracking.tracker.OSTrackTracker.from_checkpoint", "ckpt_path": str(ckpt_path),
-               "device": cfg.test_device}
+               "device": cfg.test_device, **(cfg.get("test_tracker") or {})}
     info = checkpoint_info(ckpt_path)
     return evaluate_tracker(factory, sequences, cfg.data.protocol, output_dir / "test",
                             subsets=reader.subsets(), tracker_name=info.get("variant") or "ours",

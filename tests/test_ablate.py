@@ -44,17 +44,36 @@ def test_the_default_study_plan(ablate, tmp_path):
         run = name[len("train_"):]
         assert _value(argv, "run_name") == run  # the W&B run name carries the seed
         assert _value(argv, "hydra.run.dir") == str(study / "train" / run)
-        assert _value(argv, "test_workers") == "1"  # one tracking process at a time: the FPS compare
+        # make train's recipe without its validation pass and mirrored views; the test split tracked
+        # by two processes (the FPS figures come from the speed pass)
+        assert _value(argv, "trainer.limit_val_batches") == "0"
+        assert _value(argv, "+test_tracker.hflip") == "false" and _value(argv, "test_workers") == "2"
+        assert _value(argv, "trainer.max_epochs") is None
     # every run, the baselines and the summary in one W&B group: the study folder's name
     assert {_value(a, "experiment_name") for _, a in train} == {study.name}
     baselines = [a for n, a in plan if n.startswith("baseline_")]
-    # every conf/tracker/ baseline: the seed's classical rows (ECO, C-COT, SRDCF and their +RGBT recipes,
-    # CSR-DCF on each stream, KCF+RGBT) and the OpenCV references
-    names = sorted(n[len("baseline_"):] for n, _ in plan if n.startswith("baseline_"))
-    assert names == sorted(ablate.BASELINES) and len(baselines) == 12
-    assert {"eco_rgbt", "ccot_rgbt", "srdcf_rgbt", "kcf_rgbt"} <= set(names)
+    # the classical rows the learned tracker's claims are read against, each a conf/tracker/ baseline
+    names = [n[len("baseline_"):] for n, _ in plan if n.startswith("baseline_")]
+    assert names == ["kcf_rgbt", "csrt", "srdcf_rgbt", "eco_rgbt"] and set(names) <= set(ablate.BASELINES)
     assert all(_value(a, "wandb_group") == study.name and _value(a, "log_wandb") == "true" for a in baselines)
+    assert all(_value(a, "num_workers") == "2" for a in baselines)
+    # the speed pass after every accuracy run: each learned row once (its first seed) and each baseline,
+    # one process with one thread on the same 8 sequences, into fps/<row>
+    names_in_order = [n for n, _ in plan]
+    fps = [(n, a) for n, a in plan if n.startswith("fps_")]
+    assert min(names_in_order.index(n) for n, _ in fps) > max(
+        names_in_order.index(n) for n in names_in_order if n.startswith(("train_", "baseline_")))
+    assert [n for n, _ in fps] == [f"fps_{r}" for r in (*ablate.VARIANTS, *ablate.TSF_RUNS, *names)]
+    for name, argv in fps:
+        assert (_value(argv, "num_workers"), _value(argv, "cpu_threads")) == ("1", "1")
+        assert _value(argv, "limit_sequences") == "8"
+        assert _value(argv, "hydra.run.dir") == str(study / "fps" / name[len("fps_"):])
+    sorted_off = dict(fps)["fps_cmc1_sorted_notsf"]
+    assert _value(sorted_off, "ckpt_path") == str(study / "train" / "cmc1_sorted_notsf_s1" / "checkpoints"
+                                                   / "last.ckpt")
+    assert _value(sorted_off, "tracker.factory.hflip") == "false"  # tracked as the accuracy run tracked it
     assert plan[-1][0] == "compare" and _value(plan[-1][1], "summary_group") == study.name
+    assert _value(plan[-1][1], "fps_inputs") == f"[{study / 'fps'}]"
 
 
 def test_quick_overrides_replace_the_study_recipe(ablate, tmp_path):
@@ -71,7 +90,8 @@ def test_resume_skips_only_finished_runs(ablate, tmp_path, monkeypatch):
     args = ablate.parse_args(["--seeds", "1", "--variants", "cmc", "single", "--no-tsf", "--baselines",
                               "kcf", "--resume", str(study)])
     plan = ablate.stages(args, study)
-    assert [n for n, _ in plan] == ["train_cmc_s1", "train_single_s1", "baseline_kcf", "compare"]
+    assert [n for n, _ in plan] == ["train_cmc_s1", "train_single_s1", "baseline_kcf", "fps_cmc",
+                                    "fps_single", "fps_kcf", "compare"]
     for name in ("cmc_s1", "single_s1"):
         (study / "train" / name).mkdir(parents=True)
     (study / "train" / "cmc_s1" / "metrics.json").write_text("{}")
@@ -84,10 +104,10 @@ def test_resume_skips_only_finished_runs(ablate, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["ablate.py"])
     assert ablate.main(["--seeds", "1", "--variants", "cmc", "single", "--no-tsf", "--baselines", "kcf",
                         "--resume", str(study)]) == 0
-    assert ran == ["train_single_s1", "baseline_kcf", "compare"]
+    assert ran == ["train_single_s1", "baseline_kcf", "fps_cmc", "fps_single", "fps_kcf", "compare"]
     record = json.loads((study / "study.json").read_text())
     assert record["stages"]["train_cmc_s1"]["wall_time_s"] == 300.0  # kept from the interrupted run
-    assert record["wandb_group"] == "study" and record["train_recipe"]["test_workers"] == "1"
+    assert record["wandb_group"] == "study" and record["train_recipe"]["test_workers"] == "2"
 
 
 def test_eta_from_the_finished_stages(ablate):

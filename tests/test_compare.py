@@ -239,14 +239,14 @@ def test_sorted_align_tsf_table_and_its_paired_test():
     assert cells["p SR0.9"] == "1.000"
     # the claims table tests the same pair
     significance = tables["significance"]
-    rows = {(row, cells[0]): cells for row, cells in zip(significance.index, significance.cells)}
+    rows = {(row, cells[1]): cells for row, cells in zip(significance.index, significance.cells)}
     sr75 = rows[("CMC1 (sorted) vs CMC1 (sorted) w/o TSF", "SR@0.75")]
-    assert sr75[3:] == ["+0.046", "0.014", "yes", "0.008", "8"]
+    assert sr75[0] == "(c)" and sr75[4:] == ["+0.046", "0.014", "yes", "0.008", "8", "supported"]
 
 
 def test_significance_table_of_the_claims():
     """CMC* against single-modal (all sequences and the extreme subset) and against the best classical
-    tracker, with the gap, the seed spread, whether the gap exceeds it, and the paired test."""
+    tracker, with the gap, the seed spread, whether the gap exceeds it, the paired test and the verdict."""
     base = [0.30, 0.40, 0.50, 0.60, 0.35, 0.45, 0.55, 0.65]
     records = []
     for seed, noise in ((1, 0.0), (2, 0.04), (3, 0.08)):
@@ -260,19 +260,58 @@ def test_significance_table_of_the_claims():
     kcf[0]["MSR"], kcf[1]["MSR"] = base[0] + 0.04 + 0.11 - 0.001, base[1] + 0.04 + 0.12 - 0.002
     records.append(_seq_report(None, seed=None, per_seq=kcf))
     table = {t.name: t for t in compare.build_tables(records)}["significance"]
-    assert table.columns == ["figure", "A", "B", "gap", "spread", "gap > spread", "p", "n"]
-    rows = {(row, cells[0]): cells for row, cells in zip(table.index, table.cells)}
+    assert table.columns == ["claim", "figure", "A", "B", "gap", "spread", "gap > spread", "p", "n",
+                             "verdict"]
+    rows = {(row, cells[1]): cells for row, cells in zip(table.index, table.cells)}
     # all sequences: gap = mean(0.11 ... 0.18) = 0.145; seed spread: std of (0, 0.04, 0.08) + c = 0.04
     everything = rows[("CMC* vs 单模", "MSR")]
-    assert everything[3:] == ["+0.145", "0.040", "yes", "0.008", "8"]
+    assert everything[0] == "(a)" and everything[4:] == ["+0.145", "0.040", "yes", "0.008", "8", "supported"]
     # extreme subset (sequences 0-3): gap mean(0.11 ... 0.14) = 0.125; 4 pairs all positive: p = 2 / 16
     extreme = rows[("CMC* vs 单模", "MSR (extreme)")]
-    assert extreme[3:] == ["+0.125", "0.040", "yes", "0.125", "4"]
+    assert extreme[4:] == ["+0.125", "0.040", "yes", "0.125", "4", "undecided"]
     # CMC* (seed means: base + 0.04 + 0.1 + 0.01 (i+1)) against KCF+RGBT: gaps -0.14 + 0.011 i on sequences
     # 2..7 (negative) and +0.001, +0.002 on 0 and 1: W+ = 1 + 2 = 3 of n = 8, exact two-sided p = 2 * 5/256
     classical = rows[("CMC* vs KCF+RGBT", "MSR")]
-    assert classical[5:] == ["yes", "0.039", "8"]
-    assert classical[4] == "0.040"  # KCF+RGBT is one run: the spread is CMC*'s
+    assert classical[0] == "(d)" and classical[6:] == ["yes", "0.039", "8", "contradicted"]
+    assert classical[5] == "0.040"  # KCF+RGBT is one run: the spread is CMC*'s
+
+
+def _timed_run(folder: Path, variant: str | None, seconds: list[float], frames: int = 5) -> dict:
+    """A speed-pass run: its metrics.json path and ``timing/<seq>.csv`` with ``seconds[i]`` per frame of
+    sequence i (the initialisation frame 1 s: a figure that must not count)."""
+    report = _seq_report(variant, seed=1, per_seq=[{"MSR": 0.5} for _ in seconds], align="recover")
+    (folder / "timing").mkdir(parents=True)
+    for row, t in zip(report["sequences"], seconds):
+        row["frames"] = frames
+        lines = ["e2e,model,decode,nonfinite", "1.0,nan,0.001,0"] + [f"{t},{t},0.001,0"] * (frames - 1)
+        (folder / "timing" / f"{row['name']}.csv").write_text("\n".join(lines) + "\n")
+    report["fps"] = {"model": None, "e2e": 1.0 / float(np.mean(seconds)), "decode": None}
+    report["path"] = str(folder / "metrics.json")
+    return report
+
+
+def test_speed_pass_replaces_fps_and_decides_the_speed_claim(tmp_path):
+    """A separate speed pass gives each run its method's FPS and per-sequence FPS (initialisation frame
+    left out); a method it lacks gets no FPS; claim (b) then tests CMC* against another recipe in FPS,
+    paired over the pass's sequences: faster on all 8, exact two-sided p = 2 / 2^8."""
+    base = [0.30, 0.40, 0.50, 0.60, 0.35, 0.45, 0.55, 0.65]
+    records = [_seq_report(v, seed=s, per_seq=[{"MSR": b} for b in base], align="recover")
+               for v in ("cmc", "cmc_cmc") for s in (1, 2)]
+    records.append(_seq_report(None, seed=None, per_seq=[{"MSR": b} for b in base]))  # not in the pass
+    fast = [0.010 + 0.001 * i for i in range(8)]
+    slow = [0.020 + 0.002 * i for i in range(8)]
+    speed = [_timed_run(tmp_path / "cmc", "cmc", fast), _timed_run(tmp_path / "cmc_cmc", "cmc_cmc", slow)]
+    compare.apply_speed_pass(records, speed)
+    assert records[0]["fps"]["e2e"] == speed[0]["fps"]["e2e"] == records[1]["fps"]["e2e"]
+    assert records[0]["fps_source"] == speed[0]["path"]
+    assert records[0]["sequences"][3]["FPS"] == pytest.approx(1.0 / 0.013)  # 4 timed frames of 0.013 s
+    assert records[-1]["fps"] == {}
+    table = {t.name: t for t in compare.build_tables(records)}["significance"]
+    rows = {(row, cells[1]): cells for row, cells in zip(table.index, table.cells)}
+    fps = rows[("CMC* vs CMC+CMC", "FPS")]
+    assert fps[0] == "(b)" and fps[7:] == ["0.008", "8", "supported"]
+    assert ("CMC* vs CMC+CMC", "MSR") in rows and rows[("CMC* vs CMC+CMC", "MSR")][-1] == "undecided"
+    assert compare.verdict(-0.1, 0.01) == "contradicted" and compare.verdict(0.1, 0.05) == "undecided"
 
 
 def test_the_seed_names_cover_the_config_folders():

@@ -137,6 +137,26 @@ def test_no_monitor_tests_the_final_weights(tmp_path, train_cfg):
     assert all(torch.equal(final["state_dict"][k], v) for k, v in last.items())
 
 
+def test_no_validation_tests_the_last_weights_with_test_tracker_settings(tmp_path, monkeypatch, train_cfg):
+    # scripts/ablate.py's runs: no validation pass (the last checkpoint is tested) and the end-of-run test's
+    # tracker settings over the checkpoint's (+test_tracker.hflip=false: no mirrored views)
+    from src.tracking.tracker import OSTrackTracker
+
+    seen = []
+    init = OSTrackTracker.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append(self.hflip)
+
+    monkeypatch.setattr(OSTrackTracker, "__init__", spy)
+    cfg = train_cfg("study", "logger=csv", "trainer.limit_val_batches=0", "+test_tracker.hflip=false")
+    run_train(cfg)
+    report = json.loads((tmp_path / "train" / "runs" / "study" / "metrics.json").read_text())
+    assert Path(report["ckpt_path"]).name == "last.ckpt" and "MSR" in report["metrics"]
+    assert seen and not any(seen)  # validation never built a tracker; the test's had no mirrored views
+
+
 def test_ema_weights_are_validated_checkpointed_and_tested(tmp_path, monkeypatch, train_cfg):
     # callbacks.ema (experiment=synthetic_full): validation tracks the averaged weights (Lightning swaps
     # them back before the module's own epoch-end hook, where tracking runs; EMAWeights waits for it),

@@ -20,6 +20,7 @@ from src.compare.collect import (
     TSF_OFF,
     VARIANT_LABELS,
     Method,
+    apply_speed_pass,
     ascii_label,
     collect,
     find_metrics_files,
@@ -53,14 +54,15 @@ from src.compare.tables import (
     significance_table,
     summary,
     tsf_table,
+    verdict,
 )
 
 __all__ = [
     "ABLATION_ORDER", "BASELINE_LABELS", "DECIMALS", "OURS", "ROBUSTNESS_ORDER", "ROBUSTNESS_ROWS",
-    "SINGLE", "SORTED", "TSF_COLUMNS", "TSF_OFF", "TSF_TESTED", "VARIANT_LABELS",
-    "Method", "Table", "ablation_table", "ascii_label", "build_tables", "collect", "find_metrics_files",
+    "SINGLE", "SORTED", "TSF_COLUMNS", "TSF_OFF", "TSF_TESTED", "VARIANT_LABELS", "Method", "Table",
+    "ablation_table", "apply_speed_pass", "ascii_label", "build_tables", "collect", "find_metrics_files",
     "find_wandb_group", "fmt", "fmt_p", "group_methods", "label", "load_record", "log_wandb_summary",
     "main", "method_key", "methods_table", "paired_test", "records_from_wandb_api", "relative_change",
     "robustness_table", "run", "run_rows", "sequence_set", "significance_table", "summary", "tsf_table",
-    "write_outputs", "write_plots",
+    "verdict", "write_outputs", "write_plots",
 ]

@@ -40,7 +40,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from src.compare.collect import collect, group_methods
+from src.compare.collect import apply_speed_pass, collect, group_methods
 from src.compare.plots import write_plots
 from src.compare.tables import Table, build_tables, run_rows, summary
 from src.conf import register_resolvers
@@ -100,6 +100,8 @@ def run(cfg: DictConfig) -> list[Table]:
     if not records:
         raise SystemExit(f"src.compare: no metrics.json with scores found in {list(inputs)}"
                          + (f" or W&B group {cfg.wandb_group!r}" if cfg.get("wandb_group") else ""))
+    if cfg.get("fps_inputs"):
+        apply_speed_pass(records, collect(cfg.fps_inputs))
     out_dir = Path(cfg.output_dir)
     tables, figures = write_outputs(records, out_dir, cfg.fps_key, bool(cfg.plots), fmt)
     print(f"{len(records)} runs, {len(group_methods(records))} methods\n")

@@ -266,6 +266,42 @@ def sequence_set(record: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset(str(row.get("name")) for row in rows if isinstance(row, Mapping))
 
 
+def sequence_fps(record: Mapping[str, Any]) -> dict[str, float]:
+    """``{sequence: end-to-end FPS}`` of a tracked run, from the per-frame timing beside its metrics.json
+    (``timing/<seq>.csv``; the initialisation frame excluded, as the run's own figure)."""
+    from src.tracking.runner import TIMING_DIR, SequenceRun, read_timing, summarize_fps
+
+    folder = Path(record["path"]).parent / TIMING_DIR
+    out = {}
+    for row in record.get("sequences") or ():
+        name = str(row["name"])
+        times = read_timing(folder, name, int(row.get("frames") or 0))
+        fps = summarize_fps([SequenceRun(name, np.empty((0, 4)), times)])["e2e"]
+        if fps:
+            out[name] = fps
+    return out
+
+
+def apply_speed_pass(records: list[dict[str, Any]], speed: Iterable[Mapping[str, Any]]) -> None:
+    """Give every run its method's FPS from a separate speed pass (same dataset and method key): ``fps``
+    replaced (``fps_source``: the pass's metrics.json) and an ``FPS`` entry on each sequence the pass
+    tracked (what a paired test of speed reads). A run whose method the pass lacks loses its FPS: timed
+    beside other work, it would not compare."""
+    passes = {(str(r.get("dataset") or "?"), method_key(r)): r for r in speed}
+    for r in records:
+        found = passes.get((str(r.get("dataset") or "?"), method_key(r)))
+        if found is None:
+            log.warning("%s: no speed-pass run of %s: no FPS", r.get("path", "?"), label(method_key(r)))
+            r["fps"] = {}
+            continue
+        r["fps"] = dict(found.get("fps") or {})
+        r["fps_source"] = found["path"]
+        per_sequence = sequence_fps(found)
+        for row in r.get("sequences") or ():
+            if isinstance(row, dict) and row.get("name") in per_sequence:
+                row["FPS"] = per_sequence[row["name"]]
+
+
 # -- every run of the command's inputs --------------------------------------------------------
 def collect(inputs: Iterable[str | Path] = (), wandb_group: str | None = None,
             wandb_dir: str | Path | None = None, wandb_online: bool = False, wandb_project: str = "rgbt-cmc",
