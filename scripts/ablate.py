@@ -203,16 +203,18 @@ def finished(record: dict, name: str, argv: list[str]) -> bool:
 
 def eta(record: dict, todo: list[str]) -> str:
     """Time left for the stages ``todo``: each the mean wall time of the finished stages of its kind
-    (training runs, the rest); "?" until one of each kind that is left has finished."""
+    (training runs, the rest); stages of a kind none of which has finished yet are counted apart."""
     done: dict[bool, list[float]] = {True: [], False: []}
     for name, stage in record["stages"].items():
         if stage.get("returncode") == 0 and name != "compare":
             done[name.startswith("train_")].append(stage["wall_time_s"])
-    kinds = {name.startswith("train_") for name in todo}
-    if any(not done[k] for k in kinds):
+    kinds = [name.startswith("train_") for name in todo]
+    left = sum(sum(done[k]) / len(done[k]) for k in kinds if done[k])
+    untimed = sum(1 for k in kinds if not done[k])
+    if untimed == len(kinds):
         return "?"
-    left = sum(sum(done[k]) / len(done[k]) for k in (n.startswith("train_") for n in todo))
-    return f"{left / 60:.0f} min"
+    rest = f" + {untimed} stage{'s' * (untimed > 1)} not yet timed" if untimed else ""
+    return f"{left / 60:.0f} min{rest}"
 
 
 def init_checkpoint() -> dict:

@@ -114,4 +114,6 @@ def test_eta_from_the_finished_stages(ablate):
     record = {"stages": {"train_a": {"returncode": 0, "wall_time_s": 240.0},
                          "train_b": {"returncode": 0, "wall_time_s": 360.0}}}
     assert ablate.eta(record, ["train_c", "train_d"]) == "10 min"  # 2 x 300 s
-    assert ablate.eta(record, ["train_c", "baseline_kcf"]) == "?"  # no baseline has finished yet
+    # no baseline has finished yet: counted apart
+    assert ablate.eta(record, ["train_c", "baseline_kcf", "compare"]) == "5 min + 2 stages not yet timed"
+    assert ablate.eta(record, ["baseline_kcf"]) == "?"
