@@ -173,10 +173,15 @@ class Method:
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def values(self, name: str, subset: str | None = None, fps_key: str = "e2e") -> np.ndarray:
-        """``[n_runs]`` float: a figure of every run (NaN where missing)."""
+        """``[n_runs]`` float: a figure of every run (NaN where missing). FPS from a speed pass
+        (:func:`apply_speed_pass`) counts once per pass run, not once per seed: it is one measurement."""
         out = []
+        timed = set()
         for r in self.records:
             if name == "FPS":
+                if r.get("fps_source") in timed:
+                    continue
+                timed.add(r.get("fps_source") or id(r))
                 v = (r.get("fps") or {}).get(fps_key)
             elif subset is None:
                 v = (r.get("metrics") or {}).get(name)
