@@ -3,6 +3,7 @@ the W&B summary run and group lookup, the Hydra entry point, and the results not
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -118,6 +119,9 @@ def test_outputs_and_plots(study, tmp_path):
     assert summary["synthetic"]["CMC*"]["MPR"] == pytest.approx({"mean": 0.75, "std": 0.0707107, "n": 2})
     assert summary["synthetic"]["CMC*"]["seeds"] == [1, 2]
     assert len((out / "runs.csv").read_text().splitlines()) == 1 + len(records)
+    with open(out / "runs.csv") as handle:  # each run with the number of sequences behind it
+        counts = {int(row["num_sequences"]) for row in csv.DictReader(handle)}
+    assert counts == {len(records[0]["sequences"])}
     expected = {"synthetic_precision", "synthetic_success", "synthetic_radar_MPR", "synthetic_radar_MSR"}
     assert expected <= set(figures)
     assert all(p.stat().st_size > 1000 for p in figures.values())

@@ -374,13 +374,15 @@ def summary(records: Iterable[Mapping[str, Any]], fps_key: str = "e2e") -> dict[
 
 
 def run_rows(records: Sequence[Mapping[str, Any]], fps_key: str = "e2e") -> list[dict[str, Any]]:
-    """One row per run (``runs.csv``): identity, every overall metric, FPS, path."""
+    """One row per run (``runs.csv``): identity, the number of sequences scored, every overall metric, FPS
+    (and the speed pass it came from, if any), path."""
     names = sorted({k for r in records for k in (r.get("metrics") or {})})
     rows = []
     for r in records:
         metrics = r.get("metrics") or {}
         rows.append({"method": label(method_key(r)), "dataset": r.get("dataset"), "tracker": r.get("tracker"),
                      "variant": r.get("variant"), "tsf": r.get("tsf"), "seed": r.get("seed"),
+                     "num_sequences": r.get("num_sequences") or len(r.get("sequences") or ()) or None,
                      **{n: metrics.get(n) for n in names}, "FPS": (r.get("fps") or {}).get(fps_key),
-                     "path": r.get("path")})
+                     "fps_source": r.get("fps_source"), "path": r.get("path")})
     return rows
