@@ -68,9 +68,10 @@ BASELINES = tuple(baseline_names())
 # mirrored views while tracking (1.8x the forward of a dual-modal network, +0.01 to +0.02 MSR for every
 # recipe; docs/results/benchmarks_history_2026-12-06). The test split is tracked by two processes; the
 # FPS columns come from the speed pass.
-STUDY_TRAIN = {"trainer.limit_val_batches": "0", "+test_tracker.hflip": "false", "test_workers": "2"}
-# the learned rows are tracked as trained (above): without mirrored views
-STUDY_TRACKER = ["tracker.factory.hflip=false"]
+HFLIP = "false"
+STUDY_TRAIN = {"trainer.limit_val_batches": "0", "+test_tracker.hflip": HFLIP, "test_workers": "2"}
+# the speed pass tracks the learned rows as their accuracy runs did
+STUDY_TRACKER = [f"tracker.factory.hflip={HFLIP}"]
 # The classical rows the study runs: the two cheapest references of the learned tracker's claims (KCF+RGBT,
 # CSR-DCF) and the two strongest classical rows on this test split (ECO+RGBT 0.571, SRDCF+RGBT 0.549 MSR
 # at 67fce4c, docs/baselines.md). C-COT+RGBT alone would take ~30 min; --baselines adds any other.
