@@ -246,9 +246,10 @@ def tsf_table(all_methods: Mapping[tuple[str, str], Method], base: str = "single
     return Table("tsf_sorted", title, "", columns, rows, cells, note)
 
 
-# the seed's claims (docs/results/study_*/README.md reads them): (a) fusion beats single-modal, most under
-# extreme conditions; (b) CMC* is the best and the fastest recipe; (c) the TSF raises SR@0.75 and SR@0.9;
-# (d) the learned tracker beats the classical ones. Each row claims A above B.
+# the seed's claims that significance_table tests (each of its rows claims A above B)
+CLAIMS = ("(a) fusion beats single-modal, most under extreme conditions; (b) CMC* is the best and the "
+          "fastest recipe; (c) the TSF raises SR@0.75 and SR@0.9; (d) the learned tracker beats the "
+          "classical ones")
 ALPHA = 0.05
 
 
@@ -301,9 +302,7 @@ def significance_table(methods: list[Method], dataset: str) -> Table | None:
                       verdict(gap, p)])
     if not rows:
         return None
-    note = ("claims: (a) fusion beats single-modal, most under extreme conditions; (b) CMC* is the best and "
-            "the fastest recipe; (c) the TSF raises SR@0.75 and SR@0.9; (d) the learned tracker beats the "
-            "classical ones. gap = A - B of the means over seeds; spread = the larger seed standard "
+    note = (f"claims: {CLAIMS}. gap = A - B of the means over seeds; spread = the larger seed standard "
             "deviation of the two; p: two-sided Wilcoxon signed-rank test paired over the sequences "
             "(per-sequence means over seeds; FPS: the speed pass's sequences), n = sequences paired; "
             f"verdict: supported or contradicted where p < {ALPHA}, by the sign of the gap, else undecided.")
