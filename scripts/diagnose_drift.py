@@ -17,6 +17,9 @@ Three views of the same network, on the validation split unless told otherwise:
 4. another template: teacher-forced as in 2, but the template is cut from the next sequence's first
    frame (another target). A network that matches its template loses the target here; one that scores
    as in 2 finds "an object" without reading the template (a saliency detector, not a tracker).
+5. free-running with one half of the box told: its own centre with the true size each frame, then the
+   true centre with its own size. Which of the two recovers 2 says what drifts: the centre (the target
+   lost to a look-alike, an occluder, a fast move) or the size.
 
 If 2 is good and 3 is poor, the network localises but its errors compound (drift); if 2 is poor too,
 the network itself is not accurate yet; if 4 is as good as 2, it does not use the template. Hydra
@@ -99,22 +102,30 @@ def _frame(tracker: OSTrackTracker, sequence, t: int) -> dict[str, np.ndarray]:
     return {m: read_image(sequence.frames[m][t]) for m in tracker.modalities if m in sequence.frames}
 
 
-def track_three_ways(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[str, np.ndarray]:
-    """Per-frame IoU (frames 1..n-1) of the teacher-forced tracker, the free-running one and the
-    teacher-forced one started on ``other``'s first frame and box (another target's template)."""
+def track_views(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[str, np.ndarray]:
+    """Per-frame IoU (frames 1..n-1) of the tracker teacher-forced (``teacher``), free-running (``free``),
+    free-running with the true size or the true centre put back each frame (``true_size``,
+    ``true_centre``), and teacher-forced from ``other``'s first frame and box (``other``: another
+    target's template)."""
     n = min(frames, len(sequence))
     gt = sequence.gt[:n]
     images = [_frame(tracker, sequence, t) for t in range(n)]
-    starts = {"teacher": (images[0], gt[0]), "free": (images[0], gt[0]),
-              "other": (_frame(tracker, other, 0), other.gt[0])}
+    starts = {"teacher": (images[0], gt[0]), "free": (images[0], gt[0]), "true_size": (images[0], gt[0]),
+              "true_centre": (images[0], gt[0]), "other": (_frame(tracker, other, 0), other.gt[0])}
     runs = {}
     for mode, (image, box) in starts.items():
         tracker.initialize(image, box.copy())
         boxes = []
         for t in range(1, n):
-            if mode != "free":
+            if mode in ("teacher", "other"):
                 tracker.set_state(gt[t - 1])
-            boxes.append(tracker.track(images[t]))
+            box = tracker.track(images[t])
+            if mode in ("true_size", "true_centre"):  # one half of the box from the ground truth
+                centre_from, size = (box, gt[t, 2:]) if mode == "true_size" else (gt[t], box[2:])
+                centre = centre_from[:2] + centre_from[2:] / 2
+                box = np.concatenate([centre - size / 2, size])
+                tracker.set_state(box)
+            boxes.append(box)
         runs[mode] = ltwh_iou(np.asarray(boxes), gt[1:], convention="continuous")
     return runs
 
@@ -151,30 +162,32 @@ def main(argv: list[str] | None = None) -> int:
     sequences = datamodule.sequences("val")[: args.sequences]
     rows = []
     for i, seq in enumerate(tqdm(sequences, desc="tracking", unit="seq")):
-        runs = track_three_ways(tracker, seq, args.frames, sequences[(i + 1) % len(sequences)])
+        runs = track_views(tracker, seq, args.frames, sequences[(i + 1) % len(sequences)])
         teacher, free = runs["teacher"], runs["free"]
         lost = np.flatnonzero(free < 0.5)
         rows.append((seq.name, teacher.mean(), (teacher > 0.5).mean(), free.mean(), (free > 0.5).mean(),
-                     runs["other"].mean(), int(lost[0]) + 1 if len(lost) else None))
+                     runs["other"].mean(), runs["true_size"].mean(), runs["true_centre"].mean(),
+                     int(lost[0]) + 1 if len(lost) else None))
 
     console = Console()
     lines = [f"checkpoint `{args.ckpt}`, split `{args.split}`", "",
              f"pairs (search jitter {args.jitter}): " + ", ".join(
                  f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in pairs.items()), "",
              "| sequence | teacher-forced IoU | teacher-forced IoU>0.5 | free IoU | free IoU>0.5 | "
-             "teacher-forced IoU, another target's template | first free frame < 0.5 |",
-             "|---|---|---|---|---|---|---|"]
+             "teacher-forced IoU, another target's template | free IoU, true size | free IoU, true centre | "
+             "first free frame < 0.5 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     table = Table(title=f"pairs: IoU {pairs['IoU']:.3f}, size ratio {pairs['size ratio w']:.2f} x "
                         f"{pairs['size ratio h']:.2f}")
     for column in ("sequence", "teacher IoU", "teacher >0.5", "free IoU", "free >0.5", "other template IoU",
-                   "lost at frame"):
+                   "free, true size", "free, true centre", "lost at frame"):
         table.add_column(column, justify="right")
-    for name, t_mean, t_sr, f_mean, f_sr, o_mean, lost in rows:
+    for name, t_mean, t_sr, f_mean, f_sr, o_mean, s_mean, c_mean, lost in rows:
         cells = [name, f"{t_mean:.3f}", f"{t_sr:.2f}", f"{f_mean:.3f}", f"{f_sr:.2f}", f"{o_mean:.3f}",
-                 str(lost or "-")]
+                 f"{s_mean:.3f}", f"{c_mean:.3f}", str(lost or "-")]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
-    means = np.mean([r[1:6] for r in rows], axis=0)
+    means = np.mean([r[1:8] for r in rows], axis=0)
     cells = ["mean", *(f"{v:.3f}" for v in means), "-"]
     table.add_row(*cells, style="bold")
     lines.append("| " + " | ".join(cells) + " |")

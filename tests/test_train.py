@@ -204,9 +204,45 @@ def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path, train_c
     assert 0.0 <= float(stats["IoU at label cell"]) <= 1.0 and "size corr w" in stats
     rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line][1:]
     assert [r[0].strip("| ") for r in rows] == ["val_000", "mean"]
-    for cell in rows[0][1:6]:  # teacher-forced and free-running IoU and success share, another template's IoU
+    # teacher-forced and free-running IoU and success share, another template's IoU, free with the true
+    # size, free with the true centre
+    for cell in rows[0][1:8]:
         assert 0.0 <= float(cell) <= 1.0
-    assert "another target's template" in lines[4]
+    assert "another target's template" in lines[4] and "true size" in lines[4] and "true centre" in lines[4]
+
+
+def test_diagnose_drift_puts_back_the_true_size_or_centre(monkeypatch):
+    """The two half-told views: the box keeps its own centre with the true size, or the true centre with
+    its own size, and the tracker goes on from that box."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("diagnose_drift", ROOT / "scripts" / "diagnose_drift.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "_frame", lambda tracker, sequence, t: {})
+
+    class Shifted:  # every answer: the state moved 4 px right, its size doubled
+        def initialize(self, frames, box):
+            self.state = np.asarray(box, float)
+
+        def set_state(self, box):
+            self.state = np.asarray(box, float)
+
+        def track(self, frames):
+            x, y, w, h = self.state
+            self.state = np.array([x + 4 - w / 2, y - h / 2, 2 * w, 2 * h])
+            return self.state.copy()
+
+    gt = np.array([[10.0, 10.0, 20.0, 20.0]] * 4)
+    seq = type("Seq", (), {"gt": gt, "__len__": lambda self: 4})()
+    runs = script.track_views(Shifted(), seq, 4, seq)
+    assert runs["true_size"][0] == pytest.approx(16 / 24)  # 4 px off at the true size: 16x20 over 24x20
+    # the true centre with its own size, which doubles on: 40, 80, 160 px around the 20-px target
+    np.testing.assert_allclose(runs["true_centre"], [1 / 4, 1 / 16, 1 / 64])
+    np.testing.assert_allclose(runs["teacher"], 0.25)      # each frame from the truth: the same error
+    assert runs["free"][2] < runs["true_size"][2]          # free-running, both errors compound
 
 
 def test_probe_recipe_trains_the_projects_module_on_cached_pairs(data_root, tmp_path):
