@@ -106,7 +106,8 @@ def track_views(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[s
     """Per-frame IoU (frames 1..n-1) of the tracker teacher-forced (``teacher``), free-running (``free``),
     free-running with the true size or the true centre put back each frame (``true_size``,
     ``true_centre``), and teacher-forced from ``other``'s first frame and box (``other``: another
-    target's template)."""
+    target's template); ``free_peak``: the free-running tracker's confidence per frame (the score map's peak).
+    """
     n = min(frames, len(sequence))
     gt = sequence.gt[:n]
     images = [_frame(tracker, sequence, t) for t in range(n)]
@@ -115,11 +116,12 @@ def track_views(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[s
     runs = {}
     for mode, (image, box) in starts.items():
         tracker.initialize(image, box.copy())
-        boxes = []
+        boxes, peaks = [], []
         for t in range(1, n):
             if mode in ("teacher", "other"):
                 tracker.set_state(gt[t - 1])
             box = tracker.track(images[t])
+            peaks.append(tracker.last_confidence)
             if mode in ("true_size", "true_centre"):  # one half of the box from the ground truth
                 centre_from, size = (box, gt[t, 2:]) if mode == "true_size" else (gt[t], box[2:])
                 centre = centre_from[:2] + centre_from[2:] / 2
@@ -127,7 +129,22 @@ def track_views(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[s
                 tracker.set_state(box)
             boxes.append(box)
         runs[mode] = ltwh_iou(np.asarray(boxes), gt[1:], convention="continuous")
+        if mode == "free":
+            runs["free_peak"] = np.asarray(peaks)
     return runs
+
+
+def confidence_line(on: np.ndarray, off: np.ndarray) -> str:
+    """Does the tracker's confidence tell a held target from a lost one? The free-running tracker's score
+    peak on frames with IoU > 0.5 against frames with IoU < 0.1: a gate (a template update, a wider search
+    on a collapse) can only work where the two differ."""
+    def quartiles(values: np.ndarray) -> str:
+        if not len(values):
+            return "no frames"
+        q1, q2, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+        return f"median {q2:.3f} (quartiles {q1:.3f}-{q3:.3f}, {len(values)} frames)"
+    return (f"free-running confidence (score-map peak): IoU > 0.5 {quartiles(on)}; "
+            f"IoU < 0.1 {quartiles(off)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
 
     tracker = OSTrackTracker.from_checkpoint(args.ckpt)
     sequences = datamodule.sequences("val")[: args.sequences]
-    rows = []
+    rows, peaks_on, peaks_off = [], [], []
     for i, seq in enumerate(tqdm(sequences, desc="tracking", unit="seq")):
         runs = track_views(tracker, seq, args.frames, sequences[(i + 1) % len(sequences)])
         teacher, free = runs["teacher"], runs["free"]
+        peaks_on.append(runs["free_peak"][free > 0.5])
+        peaks_off.append(runs["free_peak"][free < 0.1])
         lost = np.flatnonzero(free < 0.5)
         rows.append((seq.name, teacher.mean(), (teacher > 0.5).mean(), free.mean(), (free > 0.5).mean(),
                      runs["other"].mean(), runs["true_size"].mean(), runs["true_centre"].mean(),
@@ -191,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     cells = ["mean", *(f"{v:.3f}" for v in means), "-"]
     table.add_row(*cells, style="bold")
     lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", confidence_line(np.concatenate(peaks_on), np.concatenate(peaks_off))]
     console.print(str(lines[2]), markup=False)
     console.print(table)
+    console.print(lines[-1], markup=False)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
         console.print(f"written: {args.out}", markup=False)

@@ -367,6 +367,14 @@ def _track_with_gate(peaks, **settings):
     return net, tracker, updates
 
 
+def test_confidence_is_read_without_a_dynamic_template():
+    """last_confidence (the score map's peak before the window) is kept on every frame, the template
+    update off too: what diagnostics read."""
+    _, tracker, updates = _track_with_gate([0.9, 0.3, 0.7])
+    assert updates == [None, None, None]
+    assert tracker.last_confidence == pytest.approx(0.7)
+
+
 def test_template_update_only_above_the_gate_and_never_in_the_first_frames():
     # confident on every frame but the 6th-9th; the gate is 0.5, the first frame allowed is 4, every 3 frames
     peaks = [0.9, 0.9, 0.9, 0.9, 0.9, 0.2, 0.2, 0.2, 0.2, 0.9, 0.9, 0.9, 0.9]

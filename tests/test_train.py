@@ -209,6 +209,7 @@ def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path, train_c
     for cell in rows[0][1:8]:
         assert 0.0 <= float(cell) <= 1.0
     assert "another target's template" in lines[4] and "true size" in lines[4] and "true centre" in lines[4]
+    assert lines[-1].startswith("free-running confidence (score-map peak): IoU > 0.5 ")
 
 
 def test_diagnose_drift_puts_back_the_true_size_or_centre(monkeypatch):
@@ -224,6 +225,8 @@ def test_diagnose_drift_puts_back_the_true_size_or_centre(monkeypatch):
     monkeypatch.setattr(script, "_frame", lambda tracker, sequence, t: {})
 
     class Shifted:  # every answer: the state moved 4 px right, its size doubled
+        last_confidence = 0.5
+
         def initialize(self, frames, box):
             self.state = np.asarray(box, float)
 
@@ -243,6 +246,9 @@ def test_diagnose_drift_puts_back_the_true_size_or_centre(monkeypatch):
     np.testing.assert_allclose(runs["true_centre"], [1 / 4, 1 / 16, 1 / 64])
     np.testing.assert_allclose(runs["teacher"], 0.25)      # each frame from the truth: the same error
     assert runs["free"][2] < runs["true_size"][2]          # free-running, both errors compound
+    np.testing.assert_allclose(runs["free_peak"], 0.5)     # the confidence of each free-running frame
+    line = script.confidence_line(np.array([0.6, 0.5, 0.7]), np.array([]))
+    assert "IoU > 0.5 median 0.600" in line and "IoU < 0.1 no frames" in line
 
 
 def test_probe_recipe_trains_the_projects_module_on_cached_pairs(data_root, tmp_path):

@@ -126,7 +126,8 @@ class OSTrackTracker:
 
     Interface shared by every tracker: :meth:`initialize` with the first frame and box, then
     :meth:`track` per frame. ``frames`` maps a modality to an ``[H, W, 3]`` uint8 RGB image.
-    After each call, ``last_model_time`` holds the seconds spent in the network's forward. A frame whose
+    After each call, ``last_model_time`` holds the seconds spent in the network's forward and
+    ``last_confidence`` the score map's peak before the Hanning window (mean over views). A frame whose
     network output holds NaN or inf keeps the last box (``last_fault`` is then True) and is counted in
     ``nonfinite_frames``; the track goes on from the last good state.
     """
@@ -383,8 +384,8 @@ class OSTrackTracker:
             # NaN or inf out of the network (an overflow, a bad input): this frame keeps the last box
             return self._keep_last_box()
         self.last_fault = False
-        if self.update_interval > 0:  # the gate of the dynamic template
-            self.last_confidence = float(score_map.flatten(1).amax(1).mean())
+        # the confidence: the dynamic template's gate, and what diagnostics read
+        self.last_confidence = float(score_map.flatten(1).amax(1).mean())
         if self.hanning > 0:
             if self._window is None or self._window.shape[-2:] != score_map.shape[-2:]:
                 self._window = hann2d(*score_map.shape[-2:]).pow(self.hanning).to(self.device)
