@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,15 +12,13 @@ from omegaconf import OmegaConf
 
 from src.profile import profile
 from tests.helpers.configs import compose_config
+from tests.helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_model():
-    spec = importlib.util.spec_from_file_location("bench_model", ROOT / "scripts" / "bench_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_model")
 
 
 def profile_net(variant: str) -> dict:

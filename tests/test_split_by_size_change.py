@@ -3,25 +3,18 @@ mean MSR per group."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers.scripts import load_script
 from tests.helpers.tracking import write_benchmark
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("split_by_size_change",
-                                                  ROOT / "scripts" / "split_by_size_change.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("split_by_size_change")
 
 
 def test_size_changes_reads_side_and_aspect(script):

@@ -19,6 +19,7 @@ from lightning.pytorch import Callback
 
 from src.conf import variant_names
 from tests.helpers.configs import make_cfg, run_train, tiny_overrides
+from tests.helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
@@ -187,13 +188,9 @@ def test_ema_weights_are_validated_checkpointed_and_tested(tmp_path, monkeypatch
 
 
 def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path, train_cfg):
-    import importlib.util
-
     run_train(train_cfg("diag", "logger=csv", "test=false"))
     ckpt = tmp_path / "train" / "runs" / "diag" / "checkpoints" / "best.ckpt"
-    spec = importlib.util.spec_from_file_location("diagnose_drift", ROOT / "scripts" / "diagnose_drift.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("diagnose_drift")
     out = tmp_path / "drift.md"
     assert script.main([str(ckpt), "--pairs", "4", "--sequences", "1", "--frames", "5", "--out", str(out),
                         f"data.root={data_root}"]) == 0
@@ -215,13 +212,9 @@ def test_diagnose_drift_script_on_a_tiny_checkpoint(data_root, tmp_path, train_c
 def test_diagnose_drift_puts_back_the_true_size_or_centre(monkeypatch):
     """The two half-told views: the box keeps its own centre with the true size, or the true centre with
     its own size, and the tracker goes on from that box."""
-    import importlib.util
-
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("diagnose_drift", ROOT / "scripts" / "diagnose_drift.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("diagnose_drift")
     monkeypatch.setattr(script, "_frame", lambda tracker, sequence, t: {})
 
     class Shifted:  # every answer: the state moved 4 px right, its size doubled
@@ -254,11 +247,7 @@ def test_diagnose_drift_puts_back_the_true_size_or_centre(monkeypatch):
 def test_probe_recipe_trains_the_projects_module_on_cached_pairs(data_root, tmp_path):
     """scripts/probe_recipe.py: pairs from the training pipeline, cached once; the recipe trained by
     TrackerLitModule under Lightning's Trainer, one epoch a pass over the cache."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("probe_recipe", ROOT / "scripts" / "probe_recipe.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("probe_recipe")
     shrink = [o for o in tiny_overrides(data_root, tmp_path) if o.startswith(("data.", "model."))]
     common = ["--batches", "2", "--cache", str(tmp_path / "pairs.pt"), "--results", str(tmp_path / "r.jsonl"),
               "--no-track", "--threads", "1"]
