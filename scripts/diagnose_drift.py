@@ -52,7 +52,7 @@ from src.learning.module import TrackerLitModule  # noqa: E402
 from src.metrics.functional import iou as ltwh_iou  # noqa: E402
 from src.models.layers.head import CenterPredictor  # noqa: E402
 from src.tracking.tracker import OSTrackTracker  # noqa: E402
-from src.utils.boxes import cxcywh_to_xyxy  # noqa: E402
+from src.utils.boxes import cxcywh_to_ltwh, cxcywh_to_xyxy, ltwh_to_cxcywh  # noqa: E402
 
 register_resolvers()  # before composing conf/ (src/conf.py)
 
@@ -121,11 +121,12 @@ def track_views(tracker: OSTrackTracker, sequence, frames: int, other) -> dict[s
             if mode in ("teacher", "other"):
                 tracker.set_state(gt[t - 1])
             box = tracker.track(images[t])
-            peaks.append(tracker.last_confidence)
+            if mode == "free":
+                peaks.append(tracker.last_confidence)
             if mode in ("true_size", "true_centre"):  # one half of the box from the ground truth
-                centre_from, size = (box, gt[t, 2:]) if mode == "true_size" else (gt[t], box[2:])
-                centre = centre_from[:2] + centre_from[2:] / 2
-                box = np.concatenate([centre - size / 2, size])
+                own, true = ltwh_to_cxcywh(box), ltwh_to_cxcywh(gt[t])
+                centre, size = (own, true) if mode == "true_size" else (true, own)
+                box = cxcywh_to_ltwh(np.concatenate([centre[:2], size[2:]]))
                 tracker.set_state(box)
             boxes.append(box)
         runs[mode] = ltwh_iou(np.asarray(boxes), gt[1:], convention="continuous")

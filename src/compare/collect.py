@@ -176,12 +176,14 @@ class Method:
         """``[n_runs]`` float: a figure of every run (NaN where missing). FPS from a speed pass
         (:func:`apply_speed_pass`) counts once per pass run, not once per seed: it is one measurement."""
         out = []
-        timed = set()
+        timed = set()  # the speed-pass runs already counted
         for r in self.records:
             if name == "FPS":
-                if r.get("fps_source") in timed:
-                    continue
-                timed.add(r.get("fps_source") or id(r))
+                source = r.get("fps_source")
+                if source is not None:
+                    if source in timed:
+                        continue
+                    timed.add(source)
                 v = (r.get("fps") or {}).get(fps_key)
             elif subset is None:
                 v = (r.get("metrics") or {}).get(name)

@@ -228,11 +228,19 @@ class OSTrackTracker:
         self._state: np.ndarray | None = None
         self._frame = 0               # frames since initialize
         self._updated_at: int | None = None  # the frame the dynamic template was cut from
-        self.last_confidence = float("nan")
+        self._raw_score_map: torch.Tensor | None = None  # the last finite frame's, before the window
         # frames since initialize whose network output held NaN or inf (each kept the last box);
         # last_fault: whether the latest frame was one
         self.nonfinite_frames = 0
         self.last_fault = False
+
+    @property
+    def last_confidence(self) -> float:
+        """The last finite frame's score-map peak before the Hanning window (mean over views), in [0, 1]:
+        the dynamic template's gate; NaN before the first frame is tracked."""
+        if self._raw_score_map is None:
+            return float("nan")
+        return float(self._raw_score_map.flatten(1).amax(1).mean())
 
     # -- construction from a training checkpoint -------------------------------------------------
     @classmethod
@@ -310,7 +318,7 @@ class OSTrackTracker:
         self._frame = 0
         self._updated_at = None
         self.last_model_time = 0.0
-        self.last_confidence = float("nan")
+        self._raw_score_map = None
         self.nonfinite_frames = 0
         self.last_fault = False
 
@@ -384,8 +392,7 @@ class OSTrackTracker:
             # NaN or inf out of the network (an overflow, a bad input): this frame keeps the last box
             return self._keep_last_box()
         self.last_fault = False
-        # the confidence: the dynamic template's gate, and what diagnostics read
-        self.last_confidence = float(score_map.flatten(1).amax(1).mean())
+        self._raw_score_map = score_map  # last_confidence reads it when asked (the gate, diagnostics)
         if self.hanning > 0:
             if self._window is None or self._window.shape[-2:] != score_map.shape[-2:]:
                 self._window = hann2d(*score_map.shape[-2:]).pow(self.hanning).to(self.device)
