@@ -126,6 +126,24 @@ def test_processing_without_jitter_centres_the_target():
     np.testing.assert_allclose(thermal[64, 64], frames["infrared"][50, 70] / 255.0, atol=0.06)
 
 
+def test_processing_cuts_the_search_crop_around_a_given_centre():
+    processing = _processing()
+    box = np.array([60.0, 40.0, 20.0, 20.0])
+    frames = _frames()
+    # centred 12 px right of and 10 px above the target: the target sits at (-12, +10) px of the centre,
+    # in a crop of 4 * 20 = 80 px scaled to 128
+    sample = processing(frames, box, frames, box, np.random.default_rng(0),
+                        search_centre=np.array([82.0, 40.0]))
+    np.testing.assert_allclose(sample["search_box"].numpy(), [0.5 - 12 / 80, 0.5 + 10 / 80, 0.25, 0.25],
+                               atol=0.02)
+    # the heatmap's peak follows the target, not the crop's centre
+    peak = np.unravel_index(int(sample["heatmap"].argmax()), sample["heatmap"].shape)
+    assert peak == (5, 3)  # round((0.625, 0.35) * 8)
+    # a centre that leaves too little of the target in the crop: no sample (the caller redraws)
+    assert processing(frames, box, frames, box, np.random.default_rng(0),
+                      search_centre=np.array([130.0, 40.0])) is None
+
+
 def test_processing_flip_moves_the_box():
     processing = _processing(Jitter(0.5, 0), Augmentation(hflip=1.0, brightness=0, grayscale=0))
     no_flip = _processing(Jitter(0.5, 0))
@@ -260,6 +278,21 @@ def test_online_pairs_are_new_scenes_deterministic_and_worker_independent(tiny_s
         cx, cy, w, h = (box.numpy() * 128).round().astype(int)
         inside = grey[max(cy - h // 4, 0) : cy + h // 4 + 1, max(cx - w // 4, 0) : cx + w // 4 + 1].mean()
         assert inside > np.median(grey) + 0.05
+
+
+def test_online_lure_reaches_the_scenes_and_moves_the_crop(tiny_synthetic_root):
+    from tests.helpers.configs import TINY
+
+    generate = {**TINY, "workers": 1}
+    lured = _datamodule(tiny_synthetic_root, generate=generate, online={**ONLINE, "lure": 1.0})
+    assert lured.train_dataset.online.lure == 1.0
+    plain = _datamodule(tiny_synthetic_root, generate=generate, online=ONLINE).train_dataset
+    offset: dict[str, list[float]] = {"lured": [], "plain": []}
+    for key in range(16):  # online fraction 1: every key is an on-the-fly scene
+        for label, dataset in (("lured", lured.train_dataset), ("plain", plain)):
+            offset[label].append(float(np.abs(dataset[key]["search_box"][:2].numpy() - 0.5).max()))
+    # the lured crops are cut around a distractor: their targets sit further from the crop's centre
+    assert np.mean(offset["lured"]) > np.mean(offset["plain"])
 
 
 def test_online_fraction_mixes_scenes_and_the_written_split(tiny_synthetic_root):

@@ -12,7 +12,7 @@ import pytest
 from src.data import open_benchmark, synthetic
 from src.data.readers import get_reader
 from src.data.sequence import INFRARED, VISIBLE
-from src.data.transforms import read_image
+from src.data.transforms import jpeg_round_trip, read_image
 from tests.helpers.configs import TINY
 
 
@@ -259,3 +259,17 @@ def test_a_target_larger_than_the_frame_does_not_crash_the_scene():
     visible, thermal, box = scene.frame(0, np.random.default_rng(1))
     assert visible.shape == (cfg["height"], cfg["width"], 3) and box[2] > 0 and box[3] > 0
 
+
+
+def test_the_jpeg_round_trip_reads_as_a_written_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    colour = np.zeros((32, 48, 3), np.uint8)
+    colour[..., 0] = 200  # red in RGB
+    colour[8:24, 8:24] = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    path = tmp_path / "frame.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(colour, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    np.testing.assert_array_equal(jpeg_round_trip(colour, 80), read_image(path))  # what the writer stores
+    assert jpeg_round_trip(colour, 80)[0, 0].argmax() == 0  # still red: the channel order is kept
+    grey = rng.integers(0, 255, (32, 48, 1), dtype=np.uint8)
+    out = jpeg_round_trip(grey, 92)
+    assert out.shape == (32, 48, 3) and (out[..., 0] == out[..., 2]).all()  # one channel as three equal

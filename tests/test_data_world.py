@@ -252,9 +252,43 @@ def test_online_training_pairs_come_from_the_calibrated_world():
         max_gap=10,
         frames=20,
     )
-    template, z_box, search, x_box = dataset.render(np.random.default_rng(0))
+    template, z_box, search, x_box, centre = dataset.render(np.random.default_rng(0))
     assert template[VISIBLE].shape == (192, 256, 3) and template[INFRARED].shape == (192, 256, 3)
     assert (z_box[2:] >= 2).all() and (x_box[2:] >= 2).all()
+    assert centre is None  # lure 0: the search crop is cut around the target
+
+
+def test_lured_search_crops_are_centred_on_the_nearest_distractor():
+    from src.data.datamodule import OnlinePairDataset
+
+    dataset = OnlinePairDataset(config(), processing=None, seed=0, stream=1, length=4,
+                                modalities=(VISIBLE, INFRARED), max_gap=10, frames=20, lure=1.0)
+    lured = 0
+    for key in range(6):
+        _, _, _, x_box, centre = dataset.render(np.random.default_rng(key))
+        if centre is None:
+            continue
+        lured += 1
+        # the centre is a distractor's, within reach of the target
+        side = np.sqrt(x_box[2] * x_box[3])
+        assert np.linalg.norm(centre - (x_box[:2] + x_box[2:] / 2)) <= dataset.lure_reach * side + 1e-9
+    assert lured >= 2  # look-alikes and passers-by are often near the target in this world
+    with pytest.raises(ValueError, match="lure must be in"):
+        OnlinePairDataset(config(), processing=None, seed=0, stream=1, length=1, modalities=(VISIBLE,),
+                          max_gap=10, frames=20, lure=1.5)
+
+
+def test_distractor_boxes_are_where_the_distractors_are_drawn():
+    cfg = config()
+    scene = synthetic.draw_scene(cfg, np.random.default_rng(3), "train", None, 12)
+    boxes = scene.distractor_boxes(5)
+    assert boxes.shape == (len(scene.distractors), 4)
+    np.testing.assert_array_equal(boxes[0], scene.distractors[0].boxes[5])
+    procedural = synthetic.draw_scene({**cfg, "world": "procedural"}, np.random.default_rng(3), "train",
+                                      None, 12)
+    boxes = procedural.distractor_boxes(5)
+    assert boxes.shape == (len(procedural.objects), 4)
+    np.testing.assert_array_equal(boxes[:, :2], [d.pos[5] for d in procedural.objects])
 
 
 def test_the_calibration_draws_the_boxes_a_training_scene_has():

@@ -22,7 +22,7 @@ from src.data.photo_pairs import PhotoPairConfig, PhotoPairDataset
 from src.data.processing import Augmentation, PairProcessing
 from src.data.sampler import CausalPairSampler
 from src.data.sequence import INFRARED, VISIBLE, Sequence, modalities_to_read, with_stand_ins
-from src.data.transforms import ImageReadError, Jitter, check_same_size, read_image
+from src.data.transforms import ImageReadError, Jitter, check_same_size, jpeg_round_trip, read_image
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,17 @@ class OnlinePairDataset(Dataset):
             online overrides applied (wider target sizes and aspect ratios, for instance).
         frames: length of each drawn scene (its motion, scale change and occlusion play out over it;
             ``data.online.frames``).
+        lure: rate of search crops centred on the distractor nearest the target instead of on the target
+            (``data.online.lure``; 0: none, no random draw), when that distractor's centre lies within
+            ``lure_reach`` target sides (``sqrt(w h)``) of the target's: the crop a tracker cuts once it has
+            drifted towards a look-alike, with the target still inside it, so the labels teach the network
+            to find the target away from the crop's centre when something like it sits there.
         Others as :class:`PairDataset`.
     """
 
     def __init__(self, generate: Mapping, processing: PairProcessing, seed: int, stream: int, length: int,
-                 modalities: tuple[str, ...], max_gap: int, frames: int, max_tries: int = 20):
+                 modalities: tuple[str, ...], max_gap: int, frames: int, max_tries: int = 20,
+                 lure: float = 0.0, lure_reach: float = 1.5):
         from src.data import synthetic
 
         self.generate = synthetic.resolve_config(generate)
@@ -161,22 +167,17 @@ class OnlinePairDataset(Dataset):
         self.seed, self.stream, self.length = int(seed), stream, int(length)
         self.modalities = tuple(modalities)
         self.max_gap, self.frames, self.max_tries = int(max_gap), int(frames), max_tries
+        if not 0.0 <= lure <= 1.0:
+            raise ValueError(f"data.online.lure must be in [0, 1], got {lure}")
+        self.lure, self.lure_reach = float(lure), float(lure_reach)
 
     def __len__(self) -> int:
         return self.length
 
-    def _jpeg(self, image: np.ndarray) -> np.ndarray:
-        import cv2
-
-        quality = [cv2.IMWRITE_JPEG_QUALITY, int(self.generate["jpeg_quality"])]
-        ok, data = cv2.imencode(".jpg", image, quality)
-        return cv2.imdecode(data, cv2.IMREAD_COLOR)  # thermal comes back with 3 equal channels
-
-    def render(self, rng: np.random.Generator) -> tuple[dict, np.ndarray, dict, np.ndarray]:
-        """A new scene's template and search frames (modality -> ``[H, W, 3]`` uint8 RGB) and their
-        visible boxes ``ltwh``."""
-        import cv2
-
+    def render(self, rng: np.random.Generator
+               ) -> tuple[dict, np.ndarray, dict, np.ndarray, np.ndarray | None]:
+        """A new scene's template and search frames (modality -> ``[H, W, 3]`` uint8 RGB), their visible
+        boxes ``ltwh``, and the centre to cut the search crop around (None: the target's; see ``lure``)."""
         from src.data import synthetic
 
         cfg = self.generate
@@ -186,22 +187,36 @@ class OnlinePairDataset(Dataset):
         out = []
         for t in (z_index, x_index):
             visible, thermal, box = scene.frame(t, rng)
-            # the written benchmark stores BGR JPEGs; decode back to RGB as read_image does
-            images = {VISIBLE: cv2.cvtColor(self._jpeg(cv2.cvtColor(visible, cv2.COLOR_RGB2BGR)),
-                                            cv2.COLOR_BGR2RGB)}
+            quality = self.generate["jpeg_quality"]
+            images = {VISIBLE: jpeg_round_trip(visible, quality)}
             if INFRARED in self.modalities:
-                images[INFRARED] = self._jpeg(thermal)
+                images[INFRARED] = jpeg_round_trip(thermal, quality)
             out += [images, box.astype(np.float64)]
-        return tuple(out)
+        centre = None
+        if self.lure > 0 and rng.random() < self.lure:
+            centre = nearest_centre(scene.distractor_boxes(x_index), out[3], self.lure_reach)
+        return (*out, centre)
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.stream, int(key)])
         for _ in range(self.max_tries):
-            template, z_box, search, x_box = self.render(rng)
-            sample = self.processing(template, z_box, search, x_box, rng)
+            template, z_box, search, x_box, centre = self.render(rng)
+            sample = self.processing(template, z_box, search, x_box, rng, search_centre=centre)
             if sample is not None:
                 return with_infrared_keys(sample, self.modalities)
         raise RuntimeError(f"no valid online training pair after {self.max_tries} scenes (key {key})")
+
+
+def nearest_centre(boxes: np.ndarray, target: np.ndarray, reach: float) -> np.ndarray | None:
+    """The centre of the box of ``boxes`` (``[n, 4]`` ltwh) nearest ``target``'s centre, if within ``reach``
+    target sides ``sqrt(w h)`` of it; else None."""
+    if len(boxes) == 0:
+        return None
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    distance = np.linalg.norm(centres - (target[:2] + target[2:] / 2), axis=1)
+    best = int(np.argmin(distance))
+    side = float(np.sqrt(max(target[2] * target[3], 1e-9)))
+    return centres[best] if distance[best] <= reach * side else None
 
 
 class MixedPairs(Dataset):
@@ -361,7 +376,8 @@ class TrackingDataModule(L.LightningDataModule):
             generate = {**self.benchmark["generate"], **dict(self.online.get("generate") or {})}
             online = OnlinePairDataset(generate, self.processing, self.seed, ONLINE_STREAM,
                                        self.samples_per_epoch, self.modalities, self.max_gap,
-                                       frames=int(self.online["frames"]))
+                                       frames=int(self.online["frames"]),
+                                       lure=float(self.online.get("lure", 0.0)))
             pairs = MixedPairs(pairs, online, float(self.online["fraction"]), self.seed)
         if self.photos.fraction > 0.0:
             photos = PhotoPairDataset(self.photos, self.processing, self.seed, PHOTO_STREAM,

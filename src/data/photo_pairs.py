@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from src.data.sequence import INFRARED, VISIBLE
+from src.data.transforms import jpeg_round_trip
 
 
 @dataclass(frozen=True)
@@ -156,11 +157,6 @@ class PhotoPairDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _jpeg(self, image: np.ndarray) -> np.ndarray:
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, int(self.cfg.jpeg_quality)])
-        return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         from src.data.datamodule import with_infrared_keys
 
@@ -171,10 +167,12 @@ class PhotoPairDataset(torch.utils.data.Dataset):
             if drawn is None:
                 continue
             z_frame, z_box, x_frame, x_box = drawn
-            template, search = {VISIBLE: self._jpeg(z_frame)}, {VISIBLE: self._jpeg(x_frame)}
+            quality = self.cfg.jpeg_quality
+            template = {VISIBLE: jpeg_round_trip(z_frame, quality)}
+            search = {VISIBLE: jpeg_round_trip(x_frame, quality)}
             if INFRARED in self.modalities:
                 thermal = pseudo_thermal((z_frame, x_frame), rng)
-                template[INFRARED], search[INFRARED] = (self._jpeg(f) for f in thermal)
+                template[INFRARED], search[INFRARED] = (jpeg_round_trip(f, quality) for f in thermal)
             sample = self.processing(template, z_box, search, x_box, rng)
             if sample is not None:
                 return with_infrared_keys(sample, self.modalities)

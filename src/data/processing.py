@@ -208,18 +208,27 @@ class PairProcessing:
         search: dict[str, np.ndarray],
         search_box: np.ndarray,
         rng: np.random.Generator,
+        search_centre: np.ndarray | None = None,
     ) -> dict[str, torch.Tensor] | None:
         """``template``/``search``: modality -> ``[H, W, 3]`` uint8. Boxes: visible ``ltwh``.
+        ``search_centre``: the point ``(x, y)`` of the search frame the search crop is centred on (before
+        its jitter) instead of the target's centre, at the target's size (a crop a drifted tracker cuts).
         Returns None when the jittered search crop lost the target (the caller redraws)."""
         aug = self.augmentation
         stretch = aug.stretch(rng)
         if stretch is not None:
             template, template_box = stretch_pair(template, template_box, stretch)
             search, search_box = stretch_pair(search, search_box, stretch)
+            if search_centre is not None:
+                search_centre = np.asarray(search_centre) * np.array([stretch, 1 / stretch])
+        crop_around = search_box
+        if search_centre is not None:
+            w, h = search_box[2], search_box[3]
+            crop_around = np.array([search_centre[0] - w / 2, search_centre[1] - h / 2, w, h])
         z_geo = self.geometry(
             template_box, self.template_factor, self.template_size, self.template_jitter, rng
         )
-        x_geo = self.geometry(search_box, self.search_factor, self.search_size, self.search_jitter, rng)
+        x_geo = self.geometry(crop_around, self.search_factor, self.search_size, self.search_jitter, rng)
         if z_geo is None or x_geo is None:
             return None
         z_box = self.crop_box(z_geo, template_box)

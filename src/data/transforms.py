@@ -54,6 +54,18 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB ``[H, W, 3]`` (or one-channel ``[H, W(, 1)]``) uint8 image encoded as a JPEG at ``quality`` and
+    decoded as :func:`read_image` reads a written frame: ``[H, W, 3]`` RGB, one channel as three equal ones
+    (the on-the-fly training frames look like the written benchmark's)."""
+    colour = image.ndim == 3 and image.shape[2] == 3
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if colour else image,
+                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"JPEG encoding failed for an image of shape {image.shape}")
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def _ends_like_a_jpeg(data: np.ndarray) -> bool:
     """The file ends with JPEG's end-of-image marker ``FF D9`` (padding zeros after it allowed)."""
     tail = data[-64:].tobytes().rstrip(b"\x00")

@@ -364,6 +364,10 @@ class Scene:
         (the calibrated one records out of view, occluded frames and the source annotation)."""
         return None
 
+    def distractor_boxes(self, t: int) -> np.ndarray:
+        """``[n, 4]`` the distractors' boxes ``ltwh`` in the visible frame at frame ``t``."""
+        return np.array([[*d.pos[t], *d.sizes[t]] for d in self.objects], np.float64).reshape(-1, 4)
+
     def frame(self, t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frame ``t``: visible ``[H, W, 3]`` uint8 RGB, thermal ``[H, W, 1]`` uint8 and the visible
         ground truth ``[x, y, w, h]`` (int64); the thermal box is that plus ``self.shift``. ``rng``

@@ -616,6 +616,10 @@ class CalibratedScene:
             paste(mask, cover, lx + int(self.shift[0]), ly + int(self.shift[1]), TEMPERATURE)
         return visible, temp[..., 0], mask[..., 0]
 
+    def distractor_boxes(self, t: int) -> np.ndarray:
+        """``[n, 4]`` the distractors' boxes ``ltwh`` in the visible frame at frame ``t``."""
+        return np.array([d.boxes[t] for d in self.distractors], np.float64).reshape(-1, 4)
+
     def frame16(self, t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frame ``t``: visible ``[H, W, 3]`` uint8 RGB, thermal ``[H, W]`` uint16 counts, the box ``[4]``."""
         visible, temp, _ = self.scene_layers(t)
