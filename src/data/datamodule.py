@@ -184,10 +184,9 @@ class OnlinePairDataset(Dataset):
         scene = synthetic.draw_scene(cfg, rng, "train", None, self.frames)
         z_index = int(rng.integers(0, self.frames - 1))
         x_index = int(rng.integers(z_index + 1, min(self.frames, z_index + self.max_gap + 1)))
-        out = []
+        out, quality = [], self.generate["jpeg_quality"]
         for t in (z_index, x_index):
             visible, thermal, box = scene.frame(t, rng)
-            quality = self.generate["jpeg_quality"]
             images = {VISIBLE: jpeg_round_trip(visible, quality)}
             if INFRARED in self.modalities:
                 images[INFRARED] = jpeg_round_trip(thermal, quality)
