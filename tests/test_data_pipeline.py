@@ -144,6 +144,20 @@ def test_processing_cuts_the_search_crop_around_a_given_centre():
                       search_centre=np.array([130.0, 40.0])) is None
 
 
+def test_a_search_centre_on_the_target_is_the_plain_crop_under_a_stretch():
+    # the given centre is stretched with the frames: centred on the target's own centre it cuts the
+    # target's crop, whatever the pair's aspect stretch
+    processing = _processing(Jitter(0.5, 0.1), Augmentation(0, 0, 0, aspect=1.0, aspect_log=0.4))
+    box = np.array([60.0, 40.0, 20.0, 24.0])
+    frames = _frames()
+    for seed in range(3):
+        plain = processing(frames, box, frames, box, np.random.default_rng(seed))
+        centred = processing(frames, box, frames, box, np.random.default_rng(seed),
+                             search_centre=box[:2] + box[2:] / 2)
+        torch.testing.assert_close(centred["search_box"], plain["search_box"])
+        torch.testing.assert_close(centred["search_visible"], plain["search_visible"])
+
+
 def test_processing_flip_moves_the_box():
     processing = _processing(Jitter(0.5, 0), Augmentation(hflip=1.0, brightness=0, grayscale=0))
     no_flip = _processing(Jitter(0.5, 0))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from src.data.transforms import CropGeometry, Jitter, crop, crop_geometry, normalize
-from src.utils.boxes import ltwh_to_cxcywh
+from src.utils.boxes import cxcywh_to_ltwh, ltwh_to_cxcywh
 
 
 @dataclass
@@ -96,14 +96,15 @@ class Augmentation:
             crops[victim] = crops[other].copy()
 
 
-def stretch_pair(images: dict[str, np.ndarray], box: np.ndarray, factor: float
+def stretch_pair(images: dict[str, np.ndarray], boxes: np.ndarray, factor: float
                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Frames resized by ``factor`` in x and ``1 / factor`` in y, and the ``ltwh`` box with them."""
+    """Frames resized by ``factor`` in x and ``1 / factor`` in y, and the ``ltwh`` boxes ``[..., 4]`` with
+    them."""
     height, width = next(iter(images.values())).shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height / factor)))
     sx, sy = size[0] / width, size[1] / height
     out = {m: cv2.resize(image, size, interpolation=cv2.INTER_LINEAR) for m, image in images.items()}
-    return out, np.array([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy])
+    return out, np.asarray(boxes, np.float64) * np.array([sx, sy, sx, sy])
 
 
 CENTER_CELLS = ("round", "floor")
@@ -215,16 +216,14 @@ class PairProcessing:
         its jitter) instead of the target's centre, at the target's size (a crop a drifted tracker cuts).
         Returns None when the jittered search crop lost the target (the caller redraws)."""
         aug = self.augmentation
+        crop_around = search_box  # the search crop is cut around it: the target, or the centre given
+        if search_centre is not None:
+            crop_around = cxcywh_to_ltwh(np.array([search_centre[0], search_centre[1], *search_box[2:]]))
         stretch = aug.stretch(rng)
         if stretch is not None:
             template, template_box = stretch_pair(template, template_box, stretch)
-            search, search_box = stretch_pair(search, search_box, stretch)
-            if search_centre is not None:
-                search_centre = np.asarray(search_centre) * np.array([stretch, 1 / stretch])
-        crop_around = search_box
-        if search_centre is not None:
-            w, h = search_box[2], search_box[3]
-            crop_around = np.array([search_centre[0] - w / 2, search_centre[1] - h / 2, w, h])
+            search, (search_box, crop_around) = stretch_pair(search, np.stack([search_box, crop_around]),
+                                                             stretch)
         z_geo = self.geometry(
             template_box, self.template_factor, self.template_size, self.template_jitter, rng
         )
